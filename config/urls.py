@@ -1,0 +1,11 @@
+from django.urls import include, path
+
+from config.api import api
+from huike.core import views as core_views
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", api.urls),
+    path("", include("huike.accounts.urls")),
+]

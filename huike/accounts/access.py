@@ -1,0 +1,126 @@
+"""Who is acting, and the only way views, endpoints and tasks get tenant-owned objects.
+
+An Actor is a member signed in to a workspace, or an API key of that workspace. Every
+`access_*` function takes one, looks the object up inside the actor's workspace only, and
+raises NotFoundError for anything outside it (so other workspaces' ids do not leak) and
+PermissionDeniedError when the role lacks the permission.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+
+from huike.accounts.models import ApiKey, Membership, Role, Team, User, Workspace
+from huike.core.errors import NotFoundError, PermissionDeniedError
+
+
+@dataclass(frozen=True)
+class Actor:
+    workspace: Workspace
+    role: Role
+    membership: Membership | None = None
+    api_key: ApiKey | None = None
+    permissions: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def for_membership(cls, membership: Membership) -> "Actor":
+        return cls(
+            workspace=membership.workspace,
+            role=membership.role,
+            membership=membership,
+            permissions=frozenset(membership.role.permissions),
+        )
+
+    @classmethod
+    def for_api_key(cls, api_key: ApiKey) -> "Actor":
+        # A key acts for the member who made it when ownership matters ("my records"), but
+        # with the key's own role, which may be narrower than that member's.
+        return cls(
+            workspace=api_key.workspace,
+            role=api_key.role,
+            membership=api_key.created_by,
+            api_key=api_key,
+            permissions=frozenset(api_key.role.permissions),
+        )
+
+    @property
+    def user(self) -> User | None:
+        return self.membership.user if self.membership and not self.api_key else None
+
+    @property
+    def label(self) -> str:
+        if self.api_key is not None:
+            return f"api_key:{self.api_key.prefix}"
+        return self.membership.user.email if self.membership else ""
+
+    @property
+    def user_id(self) -> int | None:
+        return self.membership.user_id if self.membership and not self.api_key else None
+
+    def has(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        if permission not in self.permissions:
+            raise PermissionDeniedError(f"Your role does not allow this ({permission}).")
+
+
+def _require_any(actor: Actor, *permissions: str) -> None:
+    if not any(actor.has(permission) for permission in permissions):
+        raise PermissionDeniedError(f"Your role does not allow this ({permissions[0]}).")
+
+
+def _parse_uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFoundError(f"No such {what}.") from None
+
+
+def access_membership(actor: Actor, public_id: uuid.UUID | str) -> Membership:
+    _require_any(actor, "members.view", "members.manage")
+    try:
+        return Membership.objects.select_related("user", "role", "team").get(
+            workspace=actor.workspace, public_id=_parse_uuid(public_id, "member")
+        )
+    except Membership.DoesNotExist:
+        raise NotFoundError("No such member.") from None
+
+
+def access_team(actor: Actor, public_id: uuid.UUID | str) -> Team:
+    _require_any(actor, "members.view", "teams.manage")
+    try:
+        return Team.objects.get(workspace=actor.workspace, public_id=_parse_uuid(public_id, "team"))
+    except Team.DoesNotExist:
+        raise NotFoundError("No such team.") from None
+
+
+def access_role(actor: Actor, public_id: uuid.UUID | str) -> Role:
+    _require_any(actor, "roles.manage", "members.manage")
+    try:
+        return Role.objects.get(workspace=actor.workspace, public_id=_parse_uuid(public_id, "role"))
+    except Role.DoesNotExist:
+        raise NotFoundError("No such role.") from None
+
+
+def access_api_key(actor: Actor, public_id: uuid.UUID | str) -> ApiKey:
+    actor.require("api_keys.manage")
+    try:
+        return ApiKey.objects.select_related("role").get(
+            workspace=actor.workspace, public_id=_parse_uuid(public_id, "API key")
+        )
+    except ApiKey.DoesNotExist:
+        raise NotFoundError("No such API key.") from None
+
+
+def access_workspace_membership(user: User, workspace_public_id: uuid.UUID | str) -> Membership:
+    """The signed-in user's own membership of a workspace, for switching into it."""
+    try:
+        return Membership.objects.select_related("workspace", "role", "team", "user").get(
+            user=user,
+            is_active=True,
+            workspace__public_id=_parse_uuid(workspace_public_id, "workspace"),
+        )
+    except Membership.DoesNotExist:
+        raise NotFoundError("No such workspace.") from None

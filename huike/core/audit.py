@@ -1,0 +1,209 @@
+"""Append-only, hash-chained audit log.
+
+Each entry's hash covers its own fields and the previous entry's hash, so changing, removing or
+reordering any entry breaks every link after it; `audit_verify` finds the first broken one.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from huike.core.models import AuditChain, AuditEntry
+
+SYSTEM_CHAIN_KEY = "system"
+GENESIS_HASH = "0" * 64
+
+
+class AuditAction:
+    """Action names recorded by the foundation; later parts add their own dotted names."""
+
+    LOGIN_SUCCEEDED = "auth.login_succeeded"
+    LOGIN_FAILED = "auth.login_failed"
+    LOGIN_LOCKED_OUT = "auth.locked_out"
+    LOGOUT = "auth.logout"
+    PASSWORD_RESET_REQUESTED = "auth.password_reset_requested"
+    PASSWORD_CHANGED = "auth.password_changed"
+    TWO_FACTOR_ENABLED = "auth.two_factor_enabled"
+    TWO_FACTOR_DISABLED = "auth.two_factor_disabled"
+    TWO_FACTOR_FAILED = "auth.two_factor_failed"
+    WORKSPACE_CREATED = "workspace.created"
+    WORKSPACE_UPDATED = "workspace.updated"
+    MEMBER_ADDED = "member.added"
+    MEMBER_UPDATED = "member.updated"
+    MEMBER_REMOVED = "member.removed"
+    ROLE_CREATED = "role.created"
+    ROLE_UPDATED = "role.updated"
+    ROLE_DELETED = "role.deleted"
+    TEAM_CREATED = "team.created"
+    TEAM_UPDATED = "team.updated"
+    TEAM_DELETED = "team.deleted"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_REVOKED = "api_key.revoked"
+    EXPORT_PERFORMED = "data.exported"
+    PII_REVEALED = "pii.revealed"
+    RECORD_DELETED = "record.deleted"
+
+
+@dataclass(frozen=True)
+class AuditTarget:
+    type: str
+    id: str
+
+
+def _chain_key(workspace_id: int | None) -> str:
+    return SYSTEM_CHAIN_KEY if workspace_id is None else f"workspace:{workspace_id}"
+
+
+def _entry_digest(
+    *,
+    prev_hash: str,
+    seq: int,
+    chain_key: str,
+    created_at: datetime,
+    actor_id: int | None,
+    actor_label: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    ip_address: str | None,
+    data: dict[str, Any],
+) -> str:
+    payload = json.dumps(
+        {
+            "seq": seq,
+            "chain": chain_key,
+            "created_at": created_at.isoformat(timespec="microseconds"),
+            "actor_id": actor_id,
+            "actor_label": actor_label,
+            "action": action,
+            "target_type": target_type,
+            "target_id": target_id,
+            "ip_address": ip_address,
+            "data": data,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+
+
+def audit_record(
+    *,
+    workspace_id: int | None,
+    action: str,
+    actor_id: int | None = None,
+    actor_label: str = "",
+    target: AuditTarget | None = None,
+    ip_address: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry to the workspace's chain (or the system chain when workspace_id is None).
+
+    Locks the chain head row for the length of the caller's transaction, so callers should
+    record at the end of their own atomic block.
+    """
+    key = _chain_key(workspace_id)
+    # Round-trip through JSON now so the stored value hashes exactly like the one we hash.
+    clean_data: dict[str, Any] = json.loads(json.dumps(data or {}, default=str))
+    with transaction.atomic():
+        chain, _created = AuditChain.objects.get_or_create(
+            key=key, defaults={"workspace_id": workspace_id}
+        )
+        chain = AuditChain.objects.select_for_update().get(pk=chain.pk)
+        seq = chain.last_seq + 1
+        created_at = timezone.now()
+        entry = AuditEntry(
+            chain=chain,
+            workspace_id=workspace_id,
+            seq=seq,
+            created_at=created_at,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            action=action,
+            target_type=target.type if target else "",
+            target_id=target.id if target else "",
+            ip_address=ip_address,
+            data=clean_data,
+            prev_hash=chain.last_hash,
+        )
+        entry.hash = _entry_digest(
+            prev_hash=chain.last_hash,
+            seq=seq,
+            chain_key=key,
+            created_at=created_at,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            action=action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            ip_address=ip_address,
+            data=clean_data,
+        )
+        entry.save(force_insert=True)
+        chain.last_seq = seq
+        chain.last_hash = entry.hash
+        chain.save(update_fields=["last_seq", "last_hash"])
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    key: str
+    entries_checked: int
+    first_broken_seq: int | None
+    reason: str
+
+    @property
+    def is_intact(self) -> bool:
+        return self.first_broken_seq is None
+
+
+VERIFY_BATCH_SIZE = 2000  # keeps memory flat on chains of millions of entries
+
+
+def audit_verify_chain(chain: AuditChain) -> ChainReport:
+    """Walk one chain in order; report the first entry whose link or content does not match."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    entries = AuditEntry.objects.filter(chain=chain).order_by("seq")
+    for entry in entries.iterator(chunk_size=VERIFY_BATCH_SIZE):
+        checked += 1
+        if entry.seq != expected_seq:
+            return ChainReport(chain.key, checked, expected_seq, "entry missing")
+        if entry.prev_hash != expected_prev:
+            return ChainReport(chain.key, checked, entry.seq, "link to previous entry broken")
+        digest = _entry_digest(
+            prev_hash=entry.prev_hash,
+            seq=entry.seq,
+            chain_key=chain.key,
+            created_at=entry.created_at,
+            actor_id=entry.actor_id,
+            actor_label=entry.actor_label,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            ip_address=entry.ip_address,
+            data=entry.data,
+        )
+        if digest != entry.hash:
+            return ChainReport(chain.key, checked, entry.seq, "entry content altered")
+        expected_prev = entry.hash
+        expected_seq += 1
+    if chain.last_seq != expected_seq - 1 or chain.last_hash != expected_prev:
+        return ChainReport(chain.key, checked, expected_seq, "entries after this one removed")
+    return ChainReport(chain.key, checked, None, "")
+
+
+def audit_verify(*, workspace_id: int | None = None) -> list[ChainReport]:
+    chains = AuditChain.objects.order_by("key")
+    if workspace_id is not None:
+        chains = chains.filter(workspace_id=workspace_id)
+    return [audit_verify_chain(chain) for chain in chains]

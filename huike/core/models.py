@@ -1,0 +1,96 @@
+import uuid
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditChain(models.Model):
+    """Head of one hash chain: one per workspace, plus the system chain (workspace is null).
+
+    Appending locks this row, so entries of one chain get consecutive sequence numbers even
+    with many writers.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    workspace = models.OneToOneField(
+        "accounts.Workspace", null=True, blank=True, on_delete=models.PROTECT
+    )
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class AuditEntry(models.Model):
+    """Append-only: a database trigger refuses UPDATE and DELETE (see migration 0002)."""
+
+    chain = models.ForeignKey(AuditChain, on_delete=models.PROTECT, related_name="entries")
+    workspace = models.ForeignKey(
+        "accounts.Workspace", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    seq = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        db_constraint=False,
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="audit_entry_chain_seq_unique")
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="audit_ws_created_idx"),
+            models.Index(fields=["workspace", "action", "-created_at"], name="audit_ws_action_idx"),
+        ]
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST carrying an Idempotency-Key, replayed for retries."""
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
+    principal = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=512)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    content_type = models.CharField(max_length=128, blank=True)
+    body = models.BinaryField(default=b"")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "principal", "key"], name="idempotency_unique_key"
+            )
+        ]
+        indexes = [models.Index(fields=["workspace", "created_at"], name="idempotency_ws_created")]
+
+
+class PeriodicRun(models.Model):
+    """One row per (periodic job, time slot): the unique constraint is what makes a periodic
+    job enqueue once per slot however many workers run the scheduler."""
+
+    name = models.CharField(max_length=128)
+    slot = models.DateTimeField()
+    task_result_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "slot"], name="periodic_run_unique_slot")
+        ]
+
+
+def new_public_id() -> uuid.UUID:
+    return uuid.uuid4()
