@@ -8,7 +8,8 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        from huike.accounts import receivers, roles
+        from huike.accounts import navigation, receivers, roles
 
         roles.register_foundation_permissions()
+        navigation.register_accounts_nav()
         receivers.connect()
