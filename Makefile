@@ -29,10 +29,12 @@ checks: setup
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	scripts/deploy-check
 
-# Re-extract translatable text and compile; the compiled .mo files are committed.
+# Re-extract translatable text and compile; the compiled .mo files are committed so a machine
+# without GNU gettext still shows Chinese.
 messages: setup
-	cd huike && ../$(BIN)/django-admin makemessages -l zh_Hans --no-obsolete --add-location file --settings=config.settings --pythonpath=..
-	cd huike && ../$(BIN)/django-admin compilemessages -l zh_Hans --settings=config.settings --pythonpath=..
+	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --add-location file \
+		--ignore=.venv --ignore=var --ignore=tests --ignore=bench
+	$(BIN)/python manage.py compilemessages -l zh_Hans --ignore=.venv
 
 clean:
 	rm -rf $(VENV) var/static

@@ -14,7 +14,9 @@ def workspace(request: HttpRequest) -> dict[str, Any]:
     return {
         "actor": actor,
         "current_workspace": actor.workspace,
-        "switchable_memberships": Membership.objects.filter(user=request.user, is_active=True)
+        "switchable_memberships": Membership.objects.filter(
+            user=actor.membership.user, is_active=True
+        )
         .select_related("workspace")
         .order_by("workspace__name"),
         "main_nav": nav_items("main", permissions),

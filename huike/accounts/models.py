@@ -34,7 +34,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+    objects: ClassVar[UserManager] = UserManager()
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -190,7 +190,9 @@ class RecordShare(models.Model):
             models.Index(
                 fields=["workspace", "record_type", "membership"], name="share_ws_type_member_idx"
             ),
-            models.Index(fields=["workspace", "record_type", "team"], name="share_ws_type_team_idx"),
+            models.Index(
+                fields=["workspace", "record_type", "team"], name="share_ws_type_team_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -198,3 +200,6 @@ class RecordShare(models.Model):
                 name="share_has_grantee",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.record_type}:{self.record_id}"

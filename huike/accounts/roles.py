@@ -41,22 +41,30 @@ FOUNDATION_PERMISSIONS = [
     RolePermission("api_keys.manage", _("Create and revoke API keys"), _("Settings")),
     RolePermission("audit.view", _("Read the audit log"), _("Settings")),
     RolePermission(
-        "records.view_all", _("See every record in the workspace"), _("Records"),
+        "records.view_all",
+        _("See every record in the workspace"),
+        _("Records"),
         ("analyst", "finance", "read_only"),
     ),
     RolePermission(
-        "records.view_team", _("See the records of the own team subtree"), _("Records"),
+        "records.view_team",
+        _("See the records of the own team subtree"),
+        _("Records"),
         ("manager",),
     ),
     RolePermission(
-        "pii.reveal", _("Reveal masked personal data (audited)"), _("Personal data"),
+        "pii.reveal",
+        _("Reveal masked personal data (audited)"),
+        _("Personal data"),
         ("manager", "sales", "service"),
     ),
     RolePermission(
         "data.export", _("Export data (audited)"), _("Personal data"), ("manager", "analyst")
     ),
     RolePermission(
-        "amounts.view", _("See amounts and revenue"), _("Records"),
+        "amounts.view",
+        _("See amounts and revenue"),
+        _("Records"),
         ("manager", "sales", "analyst", "finance"),
     ),
 ]

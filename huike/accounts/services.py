@@ -26,8 +26,14 @@ from huike.core.permissions import is_known_permission
 API_KEY_PREFIX = "hk_"
 
 
-def _audit(actor: Actor | None, workspace: Workspace, action: str, target: AuditTarget | None,
-           data: dict[str, object] | None = None, ip_address: str | None = None) -> None:
+def _audit(
+    actor: Actor | None,
+    workspace: Workspace,
+    action: str,
+    target: AuditTarget | None,
+    data: dict[str, object] | None = None,
+    ip_address: str | None = None,
+) -> None:
     audit_record(
         workspace_id=workspace.pk,
         action=action,
@@ -142,8 +148,13 @@ def workspace_update(*, actor: Actor, changes: WorkspaceChanges) -> Workspace:
                 changed[field_name] = value
         if changed:
             workspace.save(update_fields=[*changed, "updated_at"])
-            _audit(actor, workspace, AuditAction.WORKSPACE_UPDATED,
-                   AuditTarget("workspace", str(workspace.public_id)), changed)
+            _audit(
+                actor,
+                workspace,
+                AuditAction.WORKSPACE_UPDATED,
+                AuditTarget("workspace", str(workspace.public_id)),
+                changed,
+            )
     return workspace
 
 
@@ -167,16 +178,28 @@ def role_create(
         if Role.objects.filter(workspace=actor.workspace, key=key).exists():
             raise ConflictError(f"A role with key {key!r} already exists.", field="key")
         role = Role.objects.create(
-            workspace=actor.workspace, key=key, name=name, description=description,
+            workspace=actor.workspace,
+            key=key,
+            name=name,
+            description=description,
             permissions=cleaned,
         )
-        _audit(actor, actor.workspace, AuditAction.ROLE_CREATED,
-               AuditTarget("role", str(role.public_id)), {"key": key, "permissions": cleaned})
+        _audit(
+            actor,
+            actor.workspace,
+            AuditAction.ROLE_CREATED,
+            AuditTarget("role", str(role.public_id)),
+            {"key": key, "permissions": cleaned},
+        )
     return role
 
 
 def role_update(
-    *, actor: Actor, role: Role, name: str | None = None, description: str | None = None,
+    *,
+    actor: Actor,
+    role: Role,
+    name: str | None = None,
+    description: str | None = None,
     permissions: list[str] | None = None,
 ) -> Role:
     actor.require("roles.manage")
@@ -191,10 +214,16 @@ def role_update(
         if permissions is not None:
             role.permissions = _clean_permissions(permissions)
         role.save(update_fields=["name", "description", "permissions", "updated_at"])
-        _audit(actor, actor.workspace, AuditAction.ROLE_UPDATED,
-               AuditTarget("role", str(role.public_id)),
-               {"added": sorted(set(role.permissions) - set(before)),
-                "removed": sorted(set(before) - set(role.permissions))})
+        _audit(
+            actor,
+            actor.workspace,
+            AuditAction.ROLE_UPDATED,
+            AuditTarget("role", str(role.public_id)),
+            {
+                "added": sorted(set(role.permissions) - set(before)),
+                "removed": sorted(set(before) - set(role.permissions)),
+            },
+        )
     return role
 
 
@@ -208,8 +237,13 @@ def role_delete(*, actor: Actor, role: Role) -> None:
         public_id = str(role.public_id)
         role.api_keys.all().delete()
         role.delete()
-        _audit(actor, actor.workspace, AuditAction.ROLE_DELETED, AuditTarget("role", public_id),
-               {"key": role.key})
+        _audit(
+            actor,
+            actor.workspace,
+            AuditAction.ROLE_DELETED,
+            AuditTarget("role", public_id),
+            {"key": role.key},
+        )
 
 
 # --- members --------------------------------------------------------------------------------
@@ -237,21 +271,30 @@ def member_add(
                 )
         except IntegrityError:
             raise ConflictError(f"{user.email} is already a member.", field="email") from None
-        _audit(actor, actor.workspace, AuditAction.MEMBER_ADDED,
-               AuditTarget("membership", str(membership.public_id)),
-               {"email": user.email, "role": role.key, "team": team.name if team else None})
+        _audit(
+            actor,
+            actor.workspace,
+            AuditAction.MEMBER_ADDED,
+            AuditTarget("membership", str(membership.public_id)),
+            {"email": user.email, "role": role.key, "team": team.name if team else None},
+        )
     return membership
 
 
 def member_update(
-    *, actor: Actor, membership: Membership, role: Role | None = None,
-    team: Team | None = None, clear_team: bool = False, is_active: bool | None = None,
+    *,
+    actor: Actor,
+    membership: Membership,
+    role: Role | None = None,
+    team: Team | None = None,
+    clear_team: bool = False,
+    is_active: bool | None = None,
 ) -> Membership:
     actor.require("members.manage")
     changed: dict[str, object] = {}
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().select_related("role").get(
-            pk=membership.pk
+        membership = (
+            Membership.objects.select_for_update().select_related("role").get(pk=membership.pk)
         )
         if (role is not None and role.key != ADMIN) or is_active is False:
             _ensure_admin_remains(actor.workspace, membership)
@@ -274,12 +317,17 @@ def member_update(
         if changed:
             membership.save(update_fields=["role", "team", "is_active", "updated_at"])
             action = (
-                AuditAction.MEMBER_REMOVED if changed.get("is_active") is False
+                AuditAction.MEMBER_REMOVED
+                if changed.get("is_active") is False
                 else AuditAction.MEMBER_UPDATED
             )
-            _audit(actor, actor.workspace, action,
-                   AuditTarget("membership", str(membership.public_id)),
-                   {"email": membership.user.email, **changed})
+            _audit(
+                actor,
+                actor.workspace,
+                action,
+                AuditTarget("membership", str(membership.public_id)),
+                {"email": membership.user.email, **changed},
+            )
     return membership
 
 
@@ -303,15 +351,25 @@ def team_create(
         )
         team.path = _team_path(parent, team.pk)
         team.save(update_fields=["path"])
-        _audit(actor, actor.workspace, AuditAction.TEAM_CREATED,
-               AuditTarget("team", str(team.public_id)),
-               {"name": name, "parent": parent.name if parent else None})
+        _audit(
+            actor,
+            actor.workspace,
+            AuditAction.TEAM_CREATED,
+            AuditTarget("team", str(team.public_id)),
+            {"name": name, "parent": parent.name if parent else None},
+        )
     return team
 
 
 def team_update(
-    *, actor: Actor, team: Team, name: str | None = None, parent: Team | None = None,
-    clear_parent: bool = False, manager: Membership | None = None, clear_manager: bool = False,
+    *,
+    actor: Actor,
+    team: Team,
+    name: str | None = None,
+    parent: Team | None = None,
+    clear_parent: bool = False,
+    manager: Membership | None = None,
+    clear_manager: bool = False,
 ) -> Team:
     """Rename, re-parent (moving the whole subtree) or change the manager of a team."""
     actor.require("teams.manage")
@@ -319,7 +377,11 @@ def team_update(
         team = Team.objects.select_for_update().get(pk=team.pk)
         changed: dict[str, object] = {}
         if name is not None and name != team.name:
-            if Team.objects.filter(workspace=actor.workspace, name=name).exclude(pk=team.pk).exists():
+            if (
+                Team.objects.filter(workspace=actor.workspace, name=name)
+                .exclude(pk=team.pk)
+                .exists()
+            ):
                 raise ConflictError(f"A team named {name!r} already exists.", field="name")
             team.name = name
             changed["name"] = name
@@ -345,13 +407,18 @@ def team_update(
                 workspace=actor.workspace, path__startswith=old_path
             ).exclude(pk=team.pk)
             for descendant in descendants:
-                descendant.path = team.path + descendant.path[len(old_path):]
+                descendant.path = team.path + descendant.path[len(old_path) :]
                 descendant.save(update_fields=["path"])
             changed["parent"] = new_parent.name if new_parent else None
         if changed:
             team.save(update_fields=["name", "manager", "parent", "path", "updated_at"])
-            _audit(actor, actor.workspace, AuditAction.TEAM_UPDATED,
-                   AuditTarget("team", str(team.public_id)), changed)
+            _audit(
+                actor,
+                actor.workspace,
+                AuditAction.TEAM_UPDATED,
+                AuditTarget("team", str(team.public_id)),
+                changed,
+            )
     return team
 
 
@@ -362,8 +429,13 @@ def team_delete(*, actor: Actor, team: Team) -> None:
             raise ConflictError("Move or delete the teams under this one first.")
         public_id, name = str(team.public_id), team.name
         team.delete()
-        _audit(actor, actor.workspace, AuditAction.TEAM_DELETED, AuditTarget("team", public_id),
-               {"name": name})
+        _audit(
+            actor,
+            actor.workspace,
+            AuditAction.TEAM_DELETED,
+            AuditTarget("team", public_id),
+            {"name": name},
+        )
 
 
 # --- API keys -------------------------------------------------------------------------------
@@ -378,7 +450,11 @@ class IssuedApiKey:
 
 
 def api_key_create(
-    *, actor: Actor | None, workspace: Workspace, name: str, role: Role,
+    *,
+    actor: Actor | None,
+    workspace: Workspace,
+    name: str,
+    role: Role,
     rate_limit_per_minute: int | None = None,
 ) -> IssuedApiKey:
     """Issue a key. The plaintext is returned once and never stored.
@@ -402,9 +478,13 @@ def api_key_create(
             created_by=actor.membership if actor else None,
             rate_limit_per_minute=rate_limit_per_minute,
         )
-        _audit(actor, workspace, AuditAction.API_KEY_CREATED,
-               AuditTarget("api_key", str(api_key.public_id)),
-               {"name": name, "role": role.key, "prefix": prefix})
+        _audit(
+            actor,
+            workspace,
+            AuditAction.API_KEY_CREATED,
+            AuditTarget("api_key", str(api_key.public_id)),
+            {"name": name, "role": role.key, "prefix": prefix},
+        )
     return IssuedApiKey(api_key=api_key, plaintext=plaintext)
 
 
@@ -414,9 +494,13 @@ def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
         if api_key.revoked_at is None:
             api_key.revoked_at = timezone.now()
             api_key.save(update_fields=["revoked_at", "updated_at"])
-            _audit(actor, actor.workspace, AuditAction.API_KEY_REVOKED,
-                   AuditTarget("api_key", str(api_key.public_id)),
-                   {"name": api_key.name, "prefix": api_key.prefix})
+            _audit(
+                actor,
+                actor.workspace,
+                AuditAction.API_KEY_REVOKED,
+                AuditTarget("api_key", str(api_key.public_id)),
+                {"name": api_key.name, "prefix": api_key.prefix},
+            )
     return api_key
 
 
@@ -427,7 +511,7 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
     """The active key for a presented secret, or None. Constant-time comparison of hashes."""
     if not plaintext.startswith(API_KEY_PREFIX) or plaintext.count("_") < 2:
         return None
-    prefix = plaintext[len(API_KEY_PREFIX):].split("_", 1)[0]
+    prefix = plaintext[len(API_KEY_PREFIX) :].split("_", 1)[0]
     api_key = (
         ApiKey.objects.select_related("workspace", "role", "created_by__user")
         .filter(prefix=prefix, revoked_at__isnull=True)
@@ -442,4 +526,3 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
     return api_key
-

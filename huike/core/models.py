@@ -1,5 +1,3 @@
-import uuid
-
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -19,6 +17,9 @@ class AuditChain(models.Model):
     last_hash = models.CharField(max_length=64, default="0" * 64)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.last_seq}"
+
 
 class AuditEntry(models.Model):
     """Append-only: a database trigger refuses UPDATE and DELETE (see migration 0002)."""
@@ -30,7 +31,11 @@ class AuditEntry(models.Model):
     seq = models.PositiveBigIntegerField()
     created_at = models.DateTimeField()
     actor = models.ForeignKey(
-        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "accounts.User",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         db_constraint=False,
     )
     actor_label = models.CharField(max_length=254, blank=True)
@@ -52,6 +57,9 @@ class AuditEntry(models.Model):
         ]
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit entries")
+
+    def __str__(self) -> str:
+        return f"{self.action} #{self.seq}"
 
 
 class IdempotencyRecord(models.Model):
@@ -76,6 +84,9 @@ class IdempotencyRecord(models.Model):
         ]
         indexes = [models.Index(fields=["workspace", "created_at"], name="idempotency_ws_created")]
 
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"
+
 
 class PeriodicRun(models.Model):
     """One row per (periodic job, time slot): the unique constraint is what makes a periodic
@@ -91,6 +102,5 @@ class PeriodicRun(models.Model):
             models.UniqueConstraint(fields=["name", "slot"], name="periodic_run_unique_slot")
         ]
 
-
-def new_public_id() -> uuid.UUID:
-    return uuid.uuid4()
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.slot.isoformat()}"

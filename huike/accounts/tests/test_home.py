@@ -27,7 +27,9 @@ def test_dashboard_shows_figures_of_own_workspace_only(
 def test_switcher_refuses_a_workspace_the_user_is_not_in(
     owner_client: Client, other_workspace: Workspace
 ) -> None:
-    response = owner_client.post("/workspace/switch/", {"workspace": str(other_workspace.public_id)})
+    response = owner_client.post(
+        "/workspace/switch/", {"workspace": str(other_workspace.public_id)}
+    )
     assert response.status_code == 302
     assert owner_client.get("/").context["current_workspace"].slug == "acme"
 

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RecordAppConfig(AppConfig):
+    name = "tests.recordapp"
+    label = "recordapp"
