@@ -9,6 +9,8 @@ PermissionDeniedError when the role lacks the permission.
 import uuid
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext as _
+
 from huike.accounts.models import ApiKey, Membership, Role, Team, User, Workspace
 from huike.core.errors import NotFoundError, PermissionDeniedError
 
@@ -61,12 +63,13 @@ class Actor:
 
     def require(self, permission: str) -> None:
         if permission not in self.permissions:
-            raise PermissionDeniedError(f"Your role does not allow this ({permission}).")
+            raise PermissionDeniedError(
+                _("Your role does not allow this (%(permission)s).") % {"permission": permission}
+            )
 
-
-def _require_any(actor: Actor, *permissions: str) -> None:
-    if not any(actor.has(permission) for permission in permissions):
-        raise PermissionDeniedError(f"Your role does not allow this ({permissions[0]}).")
+    def require_any(self, *permissions: str) -> None:
+        if not any(permission in self.permissions for permission in permissions):
+            self.require(permissions[0])
 
 
 def _parse_uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:
@@ -75,33 +78,33 @@ def _parse_uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise NotFoundError(f"No such {what}.") from None
+        raise NotFoundError(_("No such %(what)s.") % {"what": what}) from None
 
 
 def access_membership(actor: Actor, public_id: uuid.UUID | str) -> Membership:
-    _require_any(actor, "members.view", "members.manage")
+    actor.require_any("members.view", "members.manage")
     try:
         return Membership.objects.select_related("user", "role", "team").get(
             workspace=actor.workspace, public_id=_parse_uuid(public_id, "member")
         )
     except Membership.DoesNotExist:
-        raise NotFoundError("No such member.") from None
+        raise NotFoundError(_("No such member.")) from None
 
 
 def access_team(actor: Actor, public_id: uuid.UUID | str) -> Team:
-    _require_any(actor, "members.view", "teams.manage")
+    actor.require_any("members.view", "teams.manage")
     try:
         return Team.objects.get(workspace=actor.workspace, public_id=_parse_uuid(public_id, "team"))
     except Team.DoesNotExist:
-        raise NotFoundError("No such team.") from None
+        raise NotFoundError(_("No such team.")) from None
 
 
 def access_role(actor: Actor, public_id: uuid.UUID | str) -> Role:
-    _require_any(actor, "roles.manage", "members.manage")
+    actor.require_any("roles.manage", "members.manage")
     try:
         return Role.objects.get(workspace=actor.workspace, public_id=_parse_uuid(public_id, "role"))
     except Role.DoesNotExist:
-        raise NotFoundError("No such role.") from None
+        raise NotFoundError(_("No such role.")) from None
 
 
 def access_api_key(actor: Actor, public_id: uuid.UUID | str) -> ApiKey:
@@ -111,7 +114,7 @@ def access_api_key(actor: Actor, public_id: uuid.UUID | str) -> ApiKey:
             workspace=actor.workspace, public_id=_parse_uuid(public_id, "API key")
         )
     except ApiKey.DoesNotExist:
-        raise NotFoundError("No such API key.") from None
+        raise NotFoundError(_("No such API key.")) from None
 
 
 def access_workspace_membership(user: User, workspace_public_id: uuid.UUID | str) -> Membership:
@@ -123,4 +126,4 @@ def access_workspace_membership(user: User, workspace_public_id: uuid.UUID | str
             workspace__public_id=_parse_uuid(workspace_public_id, "workspace"),
         )
     except Membership.DoesNotExist:
-        raise NotFoundError("No such workspace.") from None
+        raise NotFoundError(_("No such workspace.")) from None

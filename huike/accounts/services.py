@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from huike.accounts.access import Actor
 from huike.accounts.models import ApiKey, Membership, Role, Team, User, Workspace
@@ -47,7 +48,7 @@ def _audit(
 
 def _validate_timezone(name: str) -> None:
     if name not in zoneinfo.available_timezones():
-        raise InvalidInputError(f"Unknown time zone {name!r}.", field="timezone")
+        raise InvalidInputError(_("Unknown time zone %(name)s.") % {"name": name}, field="timezone")
 
 
 # --- workspaces -----------------------------------------------------------------------------
@@ -98,11 +99,13 @@ def workspace_create(
     password.
     """
     if slugify(slug) != slug or not slug:
-        raise InvalidInputError("Use lower-case letters, digits and hyphens.", field="slug")
+        raise InvalidInputError(_("Use lower-case letters, digits and hyphens."), field="slug")
     _validate_timezone(timezone_name)
     with transaction.atomic():
         if Workspace.objects.filter(slug=slug).exists():
-            raise ConflictError(f"Workspace {slug!r} already exists.", field="slug")
+            raise ConflictError(
+                _("Workspace “%(slug)s” already exists.") % {"slug": slug}, field="slug"
+            )
         workspace = Workspace.objects.create(slug=slug, name=name, timezone=timezone_name)
         roles = {role.key: role for role in role_sync_builtin(workspace=workspace)}
         owner = user_get_or_create(email=owner_email, full_name=owner_name, password=owner_password)
@@ -159,10 +162,41 @@ def workspace_update(*, actor: Actor, changes: WorkspaceChanges) -> Workspace:
 
 
 # --- roles ----------------------------------------------------------------------------------
-def _clean_permissions(permissions: list[str]) -> list[str]:
+def _free_role_key(workspace: Workspace, name: str) -> str:
+    """A free key derived from the name; names in Chinese slugify to nothing, hence "role"."""
+    base = slugify(name).replace("-", "_")[:50] or "role"
+    taken = set(
+        Role.objects.filter(workspace=workspace, key__startswith=base).values_list("key", flat=True)
+    )
+    key, number = base, 1
+    while key in taken:
+        number += 1
+        key = f"{base}_{number}"
+    return key
+
+
+def _ensure_can_grant(actor: Actor | None, role: Role) -> None:
+    """Nobody hands out permissions they do not hold themselves (no privilege escalation)."""
+    if actor is not None and not set(role.permissions) <= actor.permissions:
+        raise PermissionDeniedError(
+            _("You cannot grant a role with permissions you do not have."), field="role"
+        )
+
+
+def _clean_permissions(actor: Actor, permissions: list[str]) -> list[str]:
     unknown = [code for code in permissions if not is_known_permission(code)]
     if unknown:
-        raise InvalidInputError(f"Unknown permissions: {', '.join(unknown)}.", field="permissions")
+        raise InvalidInputError(
+            _("Unknown permissions: %(codes)s.") % {"codes": ", ".join(unknown)},
+            field="permissions",
+        )
+    beyond = set(permissions) - actor.permissions
+    if beyond:
+        raise PermissionDeniedError(
+            _("You cannot grant permissions you do not have: %(codes)s.")
+            % {"codes": ", ".join(sorted(beyond))},
+            field="permissions",
+        )
     return sorted(set(permissions))
 
 
@@ -170,13 +204,13 @@ def role_create(
     *, actor: Actor, name: str, permissions: list[str], description: str = "", key: str = ""
 ) -> Role:
     actor.require("roles.manage")
-    key = key or slugify(name).replace("-", "_")
-    if not key:
-        raise InvalidInputError("Give the role a name with letters or digits.", field="name")
-    cleaned = _clean_permissions(permissions)
+    key = key or _free_role_key(actor.workspace, name)
+    cleaned = _clean_permissions(actor, permissions)
     with transaction.atomic():
         if Role.objects.filter(workspace=actor.workspace, key=key).exists():
-            raise ConflictError(f"A role with key {key!r} already exists.", field="key")
+            raise ConflictError(
+                _("A role with key “%(key)s” already exists.") % {"key": key}, field="key"
+            )
         role = Role.objects.create(
             workspace=actor.workspace,
             key=key,
@@ -204,7 +238,7 @@ def role_update(
 ) -> Role:
     actor.require("roles.manage")
     if role.is_builtin:
-        raise PermissionDeniedError("Built-in roles cannot be changed; create a custom role.")
+        raise PermissionDeniedError(_("Built-in roles cannot be changed; create a custom role."))
     with transaction.atomic():
         before = list(role.permissions)
         if name is not None:
@@ -212,7 +246,7 @@ def role_update(
         if description is not None:
             role.description = description
         if permissions is not None:
-            role.permissions = _clean_permissions(permissions)
+            role.permissions = _clean_permissions(actor, permissions)
         role.save(update_fields=["name", "description", "permissions", "updated_at"])
         _audit(
             actor,
@@ -230,10 +264,10 @@ def role_update(
 def role_delete(*, actor: Actor, role: Role) -> None:
     actor.require("roles.manage")
     if role.is_builtin:
-        raise PermissionDeniedError("Built-in roles cannot be deleted.")
+        raise PermissionDeniedError(_("Built-in roles cannot be deleted."))
     with transaction.atomic():
         if role.memberships.exists() or role.api_keys.filter(revoked_at__isnull=True).exists():
-            raise ConflictError("The role is still given to members or API keys.")
+            raise ConflictError(_("The role is still given to members or API keys."))
         public_id = str(role.public_id)
         role.api_keys.all().delete()
         role.delete()
@@ -250,7 +284,7 @@ def role_delete(*, actor: Actor, role: Role) -> None:
 def _ensure_admin_remains(workspace: Workspace, leaving: Membership) -> None:
     admins = Membership.objects.filter(workspace=workspace, is_active=True, role__key=ADMIN)
     if leaving.role.key == ADMIN and not admins.exclude(pk=leaving.pk).exists():
-        raise ConflictError("A workspace needs at least one active admin.", field="role")
+        raise ConflictError(_("A workspace needs at least one active admin."), field="role")
 
 
 def member_add(
@@ -258,10 +292,11 @@ def member_add(
 ) -> Membership:
     """Add a person to the workspace; a new user chooses a password via the reset link."""
     actor.require("members.manage")
+    _ensure_can_grant(actor, role)
     if role.workspace_id != actor.workspace.pk or (
         team is not None and team.workspace_id != actor.workspace.pk
     ):
-        raise InvalidInputError("Role and team must belong to this workspace.", field="role")
+        raise InvalidInputError(_("Role and team must belong to this workspace."), field="role")
     with transaction.atomic():
         user = user_get_or_create(email=email, full_name=full_name)
         try:
@@ -270,7 +305,9 @@ def member_add(
                     workspace=actor.workspace, user=user, role=role, team=team
                 )
         except IntegrityError:
-            raise ConflictError(f"{user.email} is already a member.", field="email") from None
+            raise ConflictError(
+                _("%(email)s is already a member.") % {"email": user.email}, field="email"
+            ) from None
         _audit(
             actor,
             actor.workspace,
@@ -300,12 +337,13 @@ def member_update(
             _ensure_admin_remains(actor.workspace, membership)
         if role is not None and role.pk != membership.role_id:
             if role.workspace_id != actor.workspace.pk:
-                raise InvalidInputError("No such role.", field="role")
+                raise InvalidInputError(_("No such role."), field="role")
+            _ensure_can_grant(actor, role)
             membership.role = role
             changed["role"] = role.key
         if team is not None and team.pk != membership.team_id:
             if team.workspace_id != actor.workspace.pk:
-                raise InvalidInputError("No such team.", field="team")
+                raise InvalidInputError(_("No such team."), field="team")
             membership.team = team
             changed["team"] = team.name
         elif clear_team and membership.team_id is not None:
@@ -342,10 +380,12 @@ def team_create(
     actor.require("teams.manage")
     for related in (parent, manager):
         if related is not None and related.workspace_id != actor.workspace.pk:
-            raise InvalidInputError("Parent and manager must belong to this workspace.")
+            raise InvalidInputError(_("Parent and manager must belong to this workspace."))
     with transaction.atomic():
         if Team.objects.filter(workspace=actor.workspace, name=name).exists():
-            raise ConflictError(f"A team named {name!r} already exists.", field="name")
+            raise ConflictError(
+                _("A team named “%(name)s” already exists.") % {"name": name}, field="name"
+            )
         team = Team.objects.create(
             workspace=actor.workspace, name=name, parent=parent, manager=manager, path="/"
         )
@@ -382,24 +422,26 @@ def team_update(
                 .exclude(pk=team.pk)
                 .exists()
             ):
-                raise ConflictError(f"A team named {name!r} already exists.", field="name")
+                raise ConflictError(
+                    _("A team named “%(name)s” already exists.") % {"name": name}, field="name"
+                )
             team.name = name
             changed["name"] = name
-        if manager is not None:
+        if manager is not None and manager.pk != team.manager_id:
             if manager.workspace_id != actor.workspace.pk:
-                raise InvalidInputError("No such member.", field="manager")
+                raise InvalidInputError(_("No such member."), field="manager")
             team.manager = manager
             changed["manager"] = manager.user.email
-        elif clear_manager:
+        elif clear_manager and team.manager_id is not None:
             team.manager = None
             changed["manager"] = None
         new_parent = team.parent if parent is None and not clear_parent else parent
         if (new_parent.pk if new_parent else None) != team.parent_id:
             if new_parent is not None:
                 if new_parent.workspace_id != actor.workspace.pk:
-                    raise InvalidInputError("No such team.", field="parent")
+                    raise InvalidInputError(_("No such team."), field="parent")
                 if new_parent.path.startswith(team.path):
-                    raise InvalidInputError("A team cannot move under itself.", field="parent")
+                    raise InvalidInputError(_("A team cannot move under itself."), field="parent")
             old_path = team.path
             team.parent = new_parent
             team.path = _team_path(new_parent, team.pk)
@@ -426,7 +468,7 @@ def team_delete(*, actor: Actor, team: Team) -> None:
     actor.require("teams.manage")
     with transaction.atomic():
         if team.children.exists():
-            raise ConflictError("Move or delete the teams under this one first.")
+            raise ConflictError(_("Move or delete the teams under this one first."))
         public_id, name = str(team.public_id), team.name
         team.delete()
         _audit(
@@ -463,8 +505,9 @@ def api_key_create(
     """
     if actor is not None:
         actor.require("api_keys.manage")
+    _ensure_can_grant(actor, role)
     if role.workspace_id != workspace.pk:
-        raise InvalidInputError("No such role.", field="role")
+        raise InvalidInputError(_("No such role."), field="role")
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
     plaintext = f"{API_KEY_PREFIX}{prefix}_{secret}"

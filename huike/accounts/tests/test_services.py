@@ -193,3 +193,31 @@ def test_member_without_role_cannot_access_settings_objects(
 def test_malformed_id_is_not_found(owner_actor: Actor) -> None:
     with pytest.raises(NotFoundError):
         access_team(owner_actor, "not-a-uuid")
+
+
+def test_nobody_grants_a_role_beyond_their_own_permissions(
+    make_member: object, workspace: Workspace
+) -> None:
+    # given a custom "people manager" that may manage members, roles and keys but not audit
+    owner = Actor.for_membership(Membership.objects.get(workspace=workspace, role__key="admin"))
+    people_role = role_create(
+        actor=owner,
+        name="People",
+        permissions=["members.manage", "roles.manage", "api_keys.manage", "dashboard.view"],
+    )
+    people = Actor.for_membership(make_member("people@acme.test", "sales"))  # type: ignore[operator]
+    Membership.objects.filter(pk=people.membership.pk).update(role=people_role)  # type: ignore[union-attr]
+    people = Actor.for_membership(Membership.objects.get(pk=people.membership.pk))  # type: ignore[union-attr]
+    admin_role = Role.objects.get(workspace=workspace, key="admin")
+    before = Membership.objects.filter(workspace=workspace).count()
+    # then they can neither make an admin, nor an admin key, nor a role with audit.view
+    with pytest.raises(PermissionDeniedError):
+        member_add(actor=people, email="x@acme.test", role=admin_role)
+    with pytest.raises(PermissionDeniedError):
+        member_update(actor=people, membership=people.membership, role=admin_role)  # type: ignore[arg-type]
+    with pytest.raises(PermissionDeniedError):
+        api_key_create(actor=people, workspace=workspace, name="k", role=admin_role)
+    with pytest.raises(PermissionDeniedError):
+        role_create(actor=people, name="Sneaky", permissions=["audit.view"])
+    assert Membership.objects.filter(workspace=workspace).count() == before
+    assert not ApiKey.objects.filter(workspace=workspace).exists()
