@@ -21,7 +21,11 @@ def client_ip(request: HttpRequest | None) -> str | None:
 
 
 def audit_sign_in_event(
-    *, action: str, email: str, user: User | None, request: HttpRequest | None,
+    *,
+    action: str,
+    email: str,
+    user: User | None,
+    request: HttpRequest | None,
     data: dict[str, Any] | None = None,
 ) -> None:
     """Record in every workspace the user belongs to, or in the system chain for strangers."""
@@ -67,7 +71,9 @@ def _on_locked_out(
 ) -> None:
     email = (username or "").strip().lower()
     user = User.objects.filter(email=email).first()
-    audit_sign_in_event(action=AuditAction.LOGIN_LOCKED_OUT, email=email, user=user, request=request)
+    audit_sign_in_event(
+        action=AuditAction.LOGIN_LOCKED_OUT, email=email, user=user, request=request
+    )
 
 
 def connect() -> None:
