@@ -54,8 +54,11 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "axes",
     "django_tasks_db",
+    # collectstatic gathers django-ninja's Swagger UI, so /api/v1/docs works without internet.
+    "ninja",
     "huike.core",
     "huike.accounts",
 ]
@@ -79,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "huike.accounts.middleware.WorkspaceMiddleware",
+    "huike.accounts.api_gateway.ApiGatewayMiddleware",
     # Axes must be last: it turns a locked-out login into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -149,11 +153,20 @@ if TASK_ENGINE == "rq":
     RQ_QUEUES = {
         "default": {"URL": os.environ.get("HUIKE_RQ_URL", REDIS_URL or "redis://127.0.0.1:6379/0")}
     }
+    # RQ workers must build django-tasks-rq's job class to run django.tasks jobs; set here, a
+    # plain `rqworker` does the right thing too (`huike worker` passes it explicitly).
+    RQ = {"JOB_CLASS": "django_tasks_rq.Job"}
     INSTALLED_APPS += ["django_rq"]
 elif TASK_ENGINE == "immediate":
     TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 else:
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# A database-queue worker not seen for this long is dead, and the tasks it was running go
+# back to the queue (docs/operations.md). Long enough that a busy database delaying a few
+# heartbeats does not look like death.
+TASK_WORKER_STALE_SECONDS = float(os.environ.get("HUIKE_WORKER_STALE_SECONDS", "60"))
+# Finished task results (and the scheduler's bookkeeping) are kept this long for inspection.
+TASK_RESULT_RETENTION_DAYS = int(os.environ.get("HUIKE_TASK_RESULT_RETENTION_DAYS", "14"))
 
 # --- authentication -------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -207,13 +220,58 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
 # --- email ----------------------------------------------------------------------------------
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Django 6.1 mailers. SMTP when EMAIL_URL (smtp://user:password@host:587 with STARTTLS,
+# smtps://… for TLS from the first byte, smtp+plain://… for neither) or EMAIL_HOST (with
+# EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, EMAIL_USE_SSL) is set;
+# otherwise mail is printed to the console, which is what embedded mode and development want.
+# Django's test runner replaces every mailer with the locmem backend (mail.outbox).
+EMAIL_TIMEOUT_SECONDS = int(os.environ.get("EMAIL_TIMEOUT", "10"))  # a reset page must not hang
+
+
+def _smtp_mailer_from_url(url: str) -> dict[str, object]:
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in {"smtp", "smtps", "smtp+plain"}:
+        raise ValueError(f"EMAIL_URL: unsupported scheme {parts.scheme!r}")
+    options: dict[str, object] = {
+        "host": parts.hostname or "localhost",
+        "username": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+        "use_tls": parts.scheme == "smtp",
+        "use_ssl": parts.scheme == "smtps",
+        "timeout": EMAIL_TIMEOUT_SECONDS,
+    }
+    if parts.port:
+        options["port"] = parts.port
+    return {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}
+
+
+def _default_mailer() -> dict[str, object]:
+    url = os.environ.get("EMAIL_URL", "")
+    if url.startswith("console:"):
+        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if url:
+        return _smtp_mailer_from_url(url)
+    host = os.environ.get("EMAIL_HOST", "")
+    if not host:
+        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    options: dict[str, object] = {
+        "host": host,
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_bool("EMAIL_USE_TLS", False),
+        "use_ssl": env_bool("EMAIL_USE_SSL", False),
+        "timeout": EMAIL_TIMEOUT_SECONDS,
+    }
+    if os.environ.get("EMAIL_PORT"):
+        options["port"] = int(os.environ["EMAIL_PORT"])
+    return {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}
+
+
+MAILERS = {"default": _default_mailer()}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Huike <noreply@localhost>")
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # --- i18n / time ----------------------------------------------------------------------------
 LANGUAGE_CODE = os.environ.get("HUIKE_DEFAULT_LANGUAGE", "zh-hans")

@@ -562,6 +562,9 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
     )
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, api_key_hash(plaintext)):
         return None
+    if api_key.created_by is not None and not api_key.created_by.is_active:
+        # A key acts for the member who made it; it stops when they leave the workspace.
+        return None
     now = timezone.now()
     if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > (
         LAST_USED_RESOLUTION_SECONDS

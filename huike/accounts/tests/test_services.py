@@ -221,3 +221,20 @@ def test_nobody_grants_a_role_beyond_their_own_permissions(
         role_create(actor=people, name="Sneaky", permissions=["audit.view"])
     assert Membership.objects.filter(workspace=workspace).count() == before
     assert not ApiKey.objects.filter(workspace=workspace).exists()
+
+
+def test_api_key_stops_when_its_creator_is_deactivated(
+    owner_actor: Actor, member: Membership, workspace: Workspace
+) -> None:
+    # given a key made by a member who may manage keys
+    role = Role.objects.get(workspace=workspace, key="read_only")
+    Membership.objects.filter(pk=member.pk).update(
+        role=Role.objects.get(workspace=workspace, key="admin")
+    )
+    maker = Actor.for_membership(Membership.objects.get(pk=member.pk))
+    issued = api_key_create(actor=maker, workspace=workspace, name="k", role=role)
+    assert api_key_authenticate(issued.plaintext) is not None
+    # when the member leaves
+    member_update(actor=owner_actor, membership=member, is_active=False)
+    # then the key no longer authenticates
+    assert api_key_authenticate(issued.plaintext) is None
