@@ -1,10 +1,12 @@
 """Personas shared by every test: an owner (admin) and a member (sales) of one workspace, and
 an outsider who is admin of a second workspace."""
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from huike.accounts.access import Actor
@@ -22,6 +24,36 @@ def _test_settings(settings: Any) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+_APPEND_ONLY = importlib.import_module("huike.core.migrations.0002_audit_append_only")
+_TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server"}
+
+
+def _is_transactional(request: pytest.FixtureRequest) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    return bool(_TRANSACTIONAL_FIXTURES & set(request.fixturenames)) or bool(
+        marker and marker.kwargs.get("transaction")
+    )
+
+
+@pytest.fixture(autouse=True)
+def _audit_triggers_survive_flush(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On SQLite, Django empties the database after a transactional test with DELETE, which the
+    audit log's append-only triggers refuse. Drop them for that flush and create them again
+    for the next test. (PostgreSQL flushes with TRUNCATE, which the row triggers allow.)"""
+    uses_db = "db" in request.fixturenames or _is_transactional(request)
+    if not uses_db or connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        for statement in _APPEND_ONLY.SQLITE:
+            cursor.execute(statement)
+    yield
+    if _is_transactional(request):
+        with connection.cursor() as cursor:
+            for statement in _APPEND_ONLY.SQLITE_REVERSE:
+                cursor.execute(statement)
 
 
 @pytest.fixture

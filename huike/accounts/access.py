@@ -72,20 +72,20 @@ class Actor:
             self.require(permissions[0])
 
 
-def _parse_uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:
+def _parse_uuid(value: uuid.UUID | str, not_found: str) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise NotFoundError(_("No such %(what)s.") % {"what": what}) from None
+        raise NotFoundError(not_found) from None
 
 
 def access_membership(actor: Actor, public_id: uuid.UUID | str) -> Membership:
     actor.require_any("members.view", "members.manage")
     try:
         return Membership.objects.select_related("user", "role", "team").get(
-            workspace=actor.workspace, public_id=_parse_uuid(public_id, "member")
+            workspace=actor.workspace, public_id=_parse_uuid(public_id, _("No such member."))
         )
     except Membership.DoesNotExist:
         raise NotFoundError(_("No such member.")) from None
@@ -94,7 +94,9 @@ def access_membership(actor: Actor, public_id: uuid.UUID | str) -> Membership:
 def access_team(actor: Actor, public_id: uuid.UUID | str) -> Team:
     actor.require_any("members.view", "teams.manage")
     try:
-        return Team.objects.get(workspace=actor.workspace, public_id=_parse_uuid(public_id, "team"))
+        return Team.objects.get(
+            workspace=actor.workspace, public_id=_parse_uuid(public_id, _("No such team."))
+        )
     except Team.DoesNotExist:
         raise NotFoundError(_("No such team.")) from None
 
@@ -102,7 +104,9 @@ def access_team(actor: Actor, public_id: uuid.UUID | str) -> Team:
 def access_role(actor: Actor, public_id: uuid.UUID | str) -> Role:
     actor.require_any("roles.manage", "members.manage")
     try:
-        return Role.objects.get(workspace=actor.workspace, public_id=_parse_uuid(public_id, "role"))
+        return Role.objects.get(
+            workspace=actor.workspace, public_id=_parse_uuid(public_id, _("No such role."))
+        )
     except Role.DoesNotExist:
         raise NotFoundError(_("No such role.")) from None
 
@@ -111,7 +115,7 @@ def access_api_key(actor: Actor, public_id: uuid.UUID | str) -> ApiKey:
     actor.require("api_keys.manage")
     try:
         return ApiKey.objects.select_related("role").get(
-            workspace=actor.workspace, public_id=_parse_uuid(public_id, "API key")
+            workspace=actor.workspace, public_id=_parse_uuid(public_id, _("No such API key."))
         )
     except ApiKey.DoesNotExist:
         raise NotFoundError(_("No such API key.")) from None
@@ -123,7 +127,7 @@ def access_workspace_membership(user: User, workspace_public_id: uuid.UUID | str
         return Membership.objects.select_related("workspace", "role", "team", "user").get(
             user=user,
             is_active=True,
-            workspace__public_id=_parse_uuid(workspace_public_id, "workspace"),
+            workspace__public_id=_parse_uuid(workspace_public_id, _("No such workspace.")),
         )
     except Membership.DoesNotExist:
         raise NotFoundError(_("No such workspace.")) from None

@@ -22,17 +22,19 @@ def _sign_in(page: Any, base_url: str, email: str) -> None:
     page.goto(f"{base_url}/account/login/")
     page.fill("input[name=username]", email)
     page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url(f"{base_url}/")
 
 
+HREFS = "links => links.map(a => a.getAttribute('href'))"
+
+
 def _nav_hrefs(page: Any) -> list[str]:
-    main = page.eval_on_selector_all(".mainnav a", "links => links.map(a => a.getAttribute('href'))")
-    return list(dict.fromkeys(main))
+    return list(dict.fromkeys(page.eval_on_selector_all(".mainnav a", HREFS)))
 
 
 def _settings_hrefs(page: Any) -> list[str]:
-    return page.eval_on_selector_all(".sidenav a", "links => links.map(a => a.getAttribute('href'))")
+    return page.eval_on_selector_all(".sidenav a", HREFS)
 
 
 def _assert_page_fits(page: Any, width: int) -> None:

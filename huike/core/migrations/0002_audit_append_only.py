@@ -7,9 +7,9 @@ a SQL shell) from doing it by accident in the first place.
 from django.db import migrations
 
 SQLITE = [
-    """CREATE TRIGGER core_auditentry_no_update BEFORE UPDATE ON core_auditentry
+    """CREATE TRIGGER IF NOT EXISTS core_auditentry_no_update BEFORE UPDATE ON core_auditentry
        BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;""",
-    """CREATE TRIGGER core_auditentry_no_delete BEFORE DELETE ON core_auditentry
+    """CREATE TRIGGER IF NOT EXISTS core_auditentry_no_delete BEFORE DELETE ON core_auditentry
        BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;""",
 ]
 SQLITE_REVERSE = [
