@@ -19,6 +19,9 @@ PASSWORD = "correct-horse-battery-42"
 @pytest.fixture(autouse=True)
 def _test_settings(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests assert English wording unless they choose Chinese themselves; the product's
+    # default for visitors without a preference stays zh-hans.
+    settings.LANGUAGE_CODE = "en"
     # Tests render templates without running collectstatic first.
     settings.STORAGES = {
         **settings.STORAGES,
@@ -42,15 +45,16 @@ def _audit_triggers_survive_flush(request: pytest.FixtureRequest) -> Iterator[No
     """On SQLite, Django empties the database after a transactional test with DELETE, which the
     audit log's append-only triggers refuse. Drop them for that flush and create them again
     for the next test. (PostgreSQL flushes with TRUNCATE, which the row triggers allow.)"""
-    uses_db = "db" in request.fixturenames or _is_transactional(request)
-    if not uses_db or connection.vendor != "sqlite":
+    transactional = _is_transactional(request)
+    if not ("db" in request.fixturenames or transactional) or connection.vendor != "sqlite":
         yield
         return
+    request.getfixturevalue("transactional_db" if transactional else "db")
     with connection.cursor() as cursor:
         for statement in _APPEND_ONLY.SQLITE:
             cursor.execute(statement)
     yield
-    if _is_transactional(request):
+    if transactional:
         with connection.cursor() as cursor:
             for statement in _APPEND_ONLY.SQLITE_REVERSE:
                 cursor.execute(statement)

@@ -1,0 +1,145 @@
+"""Periodic jobs, all declared here, and the scheduler that enqueues them.
+
+A job names its task by dotted path, so parts above `core` (SLA checks, points expiry,
+scheduled syncs) add their line here without `core` importing them.
+
+Time is cut into slots: `every` long, aligned to the Unix epoch in UTC and shifted by
+`offset` (`every=timedelta(days=1), offset=timedelta(hours=3)` is "daily at 03:00 UTC"). The
+scheduler enqueues each job once per slot: it inserts a PeriodicRun row (unique on name and
+slot) and enqueues only if the insert succeeded, so any number of workers running the
+scheduler never enqueue a slot twice. A slot that passed while no scheduler ran is skipped,
+not caught up: the next slot's run does the same work.
+"""
+
+import functools
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.tasks import Task
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from huike.core.models import PeriodicRun
+
+logger = logging.getLogger("huike.schedule")
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    task_path: str
+    every: timedelta
+    offset: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        if self.every <= timedelta(0):
+            raise ValueError(f"{self.name}: `every` must be positive")
+        if not timedelta(0) <= self.offset < self.every:
+            raise ValueError(f"{self.name}: `offset` must be within one period")
+
+    def slot_at(self, moment: datetime) -> datetime:
+        """The start of the slot `moment` falls in."""
+        periods = (moment - EPOCH - self.offset) // self.every
+        return EPOCH + self.offset + periods * self.every
+
+    def task(self) -> Task[[], Any]:
+        found: Task[[], Any] = import_string(self.task_path)
+        return found
+
+
+PERIODIC_JOBS: list[PeriodicJob] = [
+    # Idempotency-Key records live a day; purging hourly keeps the table a day deep.
+    PeriodicJob(
+        "idempotency.purge_expired",
+        "huike.core.jobs.purge_idempotency_records",
+        every=timedelta(hours=1),
+        offset=timedelta(minutes=5),
+    ),
+    # Finished task results and old scheduler rows, daily at a quiet hour (Asia/Shanghai
+    # 11:30 is 03:30 UTC, so this runs at night for the Americas and Europe and at lunch in
+    # China, when an extra DELETE is least noticed).
+    PeriodicJob(
+        "tasks.prune_results",
+        "huike.core.jobs.prune_task_results",
+        every=timedelta(days=1),
+        offset=timedelta(hours=3, minutes=30),
+    ),
+    # A broken audit chain means tampering or a bug: worth knowing within the hour.
+    PeriodicJob(
+        "audit.verify_chains",
+        "huike.core.jobs.verify_audit_chains",
+        every=timedelta(hours=1),
+        offset=timedelta(minutes=20),
+    ),
+]
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    name: str
+    slot: datetime
+
+
+def _enqueues_in_transaction(task: Task[[], Any]) -> bool:
+    # The database queue stores the task in the same database: enqueueing inside the
+    # PeriodicRun transaction makes "slot claimed" and "task enqueued" one atomic step.
+    # Other engines (Redis) cannot join the transaction, so they enqueue right after commit:
+    # a crash in between skips that one slot, never doubles it.
+    from django_tasks_db.backend import DatabaseBackend
+
+    return isinstance(task.get_backend(), DatabaseBackend)
+
+
+def _enqueue(task: Task[[], Any], run_id: int) -> None:
+    result = task.enqueue()
+    PeriodicRun.objects.filter(pk=run_id).update(task_result_id=str(result.id))
+
+
+def schedule_run_due(
+    *, now: datetime | None = None, jobs: list[PeriodicJob] | None = None
+) -> list[ScheduledRun]:
+    """Enqueue every job whose current slot has not been enqueued yet; returns what it did."""
+    now = now or timezone.now()
+    done: list[ScheduledRun] = []
+    for job in PERIODIC_JOBS if jobs is None else jobs:
+        slot = job.slot_at(now)
+        if PeriodicRun.objects.filter(name=job.name, slot=slot).exists():
+            continue  # the common case, without taking a write lock
+        task = job.task()
+        try:
+            with transaction.atomic():
+                run = PeriodicRun.objects.create(name=job.name, slot=slot)
+                if _enqueues_in_transaction(task):
+                    _enqueue(task, run.pk)
+                else:
+                    transaction.on_commit(functools.partial(_enqueue, task, run.pk))
+        except IntegrityError:
+            continue  # another scheduler claimed this slot first
+        logger.info("Periodic job %s enqueued for slot %s", job.name, slot.isoformat())
+        done.append(ScheduledRun(job.name, slot))
+    return done
+
+
+SCHEDULER_TICK_SECONDS = 10.0  # slots are minutes to days long; 10 s late is on time
+
+
+def schedule_loop(stop: threading.Event, *, tick: float = SCHEDULER_TICK_SECONDS) -> None:
+    """Run scheduler passes until `stop` is set (the body of the worker's scheduler thread)."""
+    try:
+        while not stop.is_set():
+            try:
+                schedule_run_due()
+            except Exception:
+                # A database hiccup must not end the scheduler: the next pass tries again.
+                logger.exception("Scheduler pass failed")
+            finally:
+                close_old_connections()
+            stop.wait(tick)
+    finally:
+        connection.close()
