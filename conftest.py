@@ -22,6 +22,10 @@ def _test_settings(settings: Any) -> None:
     # Tests assert English wording unless they choose Chinese themselves; the product's
     # default for visitors without a preference stays zh-hans.
     settings.LANGUAGE_CODE = "en"
+    # Tasks run at once when enqueued; tests of the queue itself choose their backend.
+    # Tasks enqueued on commit run when a test executes the commit callbacks
+    # (django_capture_on_commit_callbacks(execute=True)).
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
     # Tests render templates without running collectstatic first.
     settings.STORAGES = {
         **settings.STORAGES,

@@ -11,9 +11,11 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from huike.accounts.models import User
+from huike.core.mail import email_enqueue
 
 TOTP_DIGITS = 6
 
@@ -102,7 +104,24 @@ class TotpConfirmForm(forms.Form):
         return code
 
 
-class HuikePasswordResetForm(PasswordResetForm):
+class QueuedEmailPasswordResetForm(PasswordResetForm):
+    """Django's reset form, with the e-mail rendered here and delivered by a task."""
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        subject = "".join(render_to_string(subject_template_name, context).splitlines())
+        body = render_to_string(email_template_name, context)
+        email_enqueue(subject=subject, body=body, to=[to_email], from_email=from_email)
+
+
+class HuikePasswordResetForm(QueuedEmailPasswordResetForm):
     def get_users(self, email: str) -> Iterator[Any]:
         """Active users with this address, including those who have no password yet.
 

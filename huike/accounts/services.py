@@ -531,15 +531,19 @@ def api_key_create(
     return IssuedApiKey(api_key=api_key, plaintext=plaintext)
 
 
-def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
-    actor.require("api_keys.manage")
+def api_key_revoke(*, actor: Actor | None, api_key: ApiKey) -> ApiKey:
+    """Revoke a key (idempotent). `actor` is None only for the command line."""
+    if actor is not None:
+        actor.require("api_keys.manage")
+        if api_key.workspace_id != actor.workspace.pk:
+            raise InvalidInputError(_("No such API key."))
     with transaction.atomic():
         if api_key.revoked_at is None:
             api_key.revoked_at = timezone.now()
             api_key.save(update_fields=["revoked_at", "updated_at"])
             _audit(
                 actor,
-                actor.workspace,
+                api_key.workspace,
                 AuditAction.API_KEY_REVOKED,
                 AuditTarget("api_key", str(api_key.public_id)),
                 {"name": api_key.name, "prefix": api_key.prefix},

@@ -10,12 +10,12 @@ from collections import defaultdict
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import PasswordResetForm
 from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from django.forms.boundfield import BoundWidget
 from django.utils.translation import gettext_lazy as _
 
+from huike.accounts.auth_forms import QueuedEmailPasswordResetForm
 from huike.accounts.models import Membership, Role, Team, User, Workspace
 from huike.core.errors import HuikeError
 from huike.core.permissions import all_permissions
@@ -149,7 +149,7 @@ class MemberChangeForm(forms.Form):
         self.fields["team"].queryset = _teams(workspace)  # type: ignore[attr-defined]
 
 
-class InvitationForm(PasswordResetForm):
+class InvitationForm(QueuedEmailPasswordResetForm):
     """Django's reset e-mail, sent to a member who has no password yet.
 
     The stock form skips users without a usable password, which is exactly who is invited, so

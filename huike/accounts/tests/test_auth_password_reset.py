@@ -2,7 +2,7 @@ import re
 
 from django.conf import settings
 from django.core import mail
-from django.test import Client
+from django.test import Client, TestCase
 
 from huike.accounts.models import Membership, User
 from huike.accounts.services import user_get_or_create
@@ -15,7 +15,9 @@ LINK = re.compile(r"http://testserver(/account/reset/[^/\s]+/[^/\s]+/)")
 
 
 def _request_reset(client: Client, email: str) -> str:
-    response = client.post("/account/reset/", {"email": email})
+    # The e-mail is delivered by a task enqueued when the request's transaction commits.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post("/account/reset/", {"email": email})
     assert response.status_code == 302
     return str(response["Location"])
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.tokens import default_token_generator
 from django.core import mail
-from django.test import Client
+from django.test import Client, TestCase
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
 
@@ -93,16 +93,17 @@ def test_adding_a_new_member_sends_an_invitation_with_a_reset_link(
     # given
     team = team_create(actor=owner_actor, name="Service")
     service = _role(workspace, "service")
-    # when
-    response = owner_client.post(
-        "/settings/members/",
-        {
-            "email": "Newbie@Acme.test",
-            "full_name": "New Bie",
-            "role": str(service.public_id),
-            "team": str(team.public_id),
-        },
-    )
+    # when (the invitation is delivered by a task enqueued on commit)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = owner_client.post(
+            "/settings/members/",
+            {
+                "email": "Newbie@Acme.test",
+                "full_name": "New Bie",
+                "role": str(service.public_id),
+                "team": str(team.public_id),
+            },
+        )
     # then the member exists with that role and team
     assert response.status_code == 302
     assert response["Location"] == "/settings/members/"

@@ -10,10 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from huike.accounts.access import Actor
 from huike.accounts.management.commands.workspace import command_error
 from huike.accounts.models import ApiKey, Role, Workspace
-from huike.accounts.roles import ADMIN
 from huike.accounts.selectors import api_key_list
 from huike.accounts.services import api_key_create, api_key_revoke
 from huike.core.errors import HuikeError
@@ -24,12 +22,6 @@ def workspace_by_slug(slug: str) -> Workspace:
         return Workspace.objects.get(slug=slug)
     except Workspace.DoesNotExist:
         raise CommandError(_("No workspace with slug %(slug)r.") % {"slug": slug}) from None
-
-
-def _operator(workspace: Workspace) -> Actor:
-    # api_key_revoke takes an Actor and checks its permission; the operator holds them all.
-    admin = Role.objects.get(workspace=workspace, key=ADMIN)
-    return Actor(workspace=workspace, role=admin, permissions=frozenset(admin.permissions))
 
 
 class Command(BaseCommand):
@@ -112,7 +104,7 @@ class Command(BaseCommand):
                 _("API key %(prefix)s was already revoked.") % {"prefix": api_key.prefix}
             )
             return
-        api_key_revoke(actor=_operator(workspace), api_key=api_key)
+        api_key_revoke(actor=None, api_key=api_key)
         self.stdout.write(
             _("Revoked API key %(prefix)s (%(name)s).")
             % {"prefix": api_key.prefix, "name": api_key.name}
