@@ -83,7 +83,24 @@ class Role(models.Model):
         ]
 
     def __str__(self) -> str:
+        return str(self.display_name)
+
+    @property
+    def display_name(self) -> str:
+        """Built-in roles show their name in the reader's language; custom ones as typed."""
+        from huike.accounts.roles import BUILTIN_ROLES
+
+        if self.is_builtin and self.key in BUILTIN_ROLES:
+            return str(BUILTIN_ROLES[self.key][0])
         return self.name
+
+    @property
+    def display_description(self) -> str:
+        from huike.accounts.roles import BUILTIN_ROLES
+
+        if self.is_builtin and self.key in BUILTIN_ROLES:
+            return str(BUILTIN_ROLES[self.key][1])
+        return self.description
 
 
 class Team(models.Model):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
@@ -53,18 +53,27 @@ def _validate_timezone(name: str) -> None:
 
 # --- workspaces -----------------------------------------------------------------------------
 def role_sync_builtin(*, workspace: Workspace) -> list[Role]:
-    """Create the built-in roles, or bring their permissions up to date. Idempotent."""
+    """Create the built-in roles, or bring them up to date. Idempotent.
+
+    Their stored name is the English one; pages show it in the reader's language
+    (Role.display_name), whatever language the command that created them ran in.
+    """
     roles = []
     for key, (name, description) in BUILTIN_ROLES.items():
+        with translation.override("en"):
+            values = {"name": str(name), "description": str(description)}
         role, _created = Role.objects.get_or_create(
-            workspace=workspace,
-            key=key,
-            defaults={"name": str(name), "description": str(description), "is_builtin": True},
+            workspace=workspace, key=key, defaults={**values, "is_builtin": True}
         )
         permissions = builtin_role_permissions(key)
-        if role.permissions != permissions:
+        if (role.permissions, role.name, role.description) != (
+            permissions,
+            values["name"],
+            values["description"],
+        ):
             role.permissions = permissions
-            role.save(update_fields=["permissions", "updated_at"])
+            role.name, role.description = values["name"], values["description"]
+            role.save(update_fields=["permissions", "name", "description", "updated_at"])
         roles.append(role)
     return roles
 

@@ -444,7 +444,7 @@ def settings_role_add(request: HttpRequest, actor: Actor) -> HttpResponse:
             except (InvalidInputError, ConflictError) as error:
                 add_service_error(form, error)
             else:
-                messages.success(request, _("Role %(name)s created.") % {"name": role.name})
+                messages.success(request, _("Role %(name)s created.") % {"name": role.display_name})
                 return redirect("accounts:settings_roles")
         source = None
     else:
@@ -471,7 +471,7 @@ def settings_role(request: HttpRequest, actor: Actor, public_id: uuid.UUID) -> H
     form = RoleForm(
         request.POST if request.method == "POST" else None,
         initial={
-            "name": role.name,
+            "name": role.display_name,
             "description": role.description,
             "permissions": list(role.permissions),
         },
@@ -492,7 +492,7 @@ def settings_role(request: HttpRequest, actor: Actor, public_id: uuid.UUID) -> H
         except (InvalidInputError, ConflictError) as error:
             add_service_error(form, error)
         else:
-            messages.success(request, _("Role %(name)s saved.") % {"name": role.name})
+            messages.success(request, _("Role %(name)s saved.") % {"name": role.display_name})
             return redirect("accounts:settings_roles")
     return render(
         request,
@@ -516,7 +516,7 @@ def settings_role_delete(request: HttpRequest, actor: Actor, public_id: uuid.UUI
     except ConflictError as error:
         messages.error(request, error.detail)
         return redirect("accounts:settings_role", public_id=role.public_id)
-    messages.success(request, _("Role %(name)s deleted.") % {"name": role.name})
+    messages.success(request, _("Role %(name)s deleted.") % {"name": role.display_name})
     return redirect("accounts:settings_roles")
 
 

@@ -1,4 +1,5 @@
 import pytest
+from django.utils import translation
 
 from huike.accounts.access import (
     Actor,
@@ -238,3 +239,16 @@ def test_api_key_stops_when_its_creator_is_deactivated(
     member_update(actor=owner_actor, membership=member, is_active=False)
     # then the key no longer authenticates
     assert api_key_authenticate(issued.plaintext) is None
+
+
+def test_builtin_role_names_follow_the_reader_language(db: None) -> None:
+    # given a workspace created while Chinese was active (as the command line runs)
+    with translation.override("zh-hans"):
+        created = workspace_create(slug="zh", name="中文", owner_email="zh@x.test")
+    admin = Role.objects.get(workspace=created, key="admin")
+    # then the stored name is the English one and each reader sees their language
+    assert admin.name == "Admin"
+    with translation.override("zh-hans"):
+        assert admin.display_name == "管理员"
+    with translation.override("en"):
+        assert admin.display_name == "Admin"
