@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from huike.core.audit import audit_verify
 from huike.core.models import PeriodicRun
-from huike.core.tasks import HEARTBEAT_PREFIX
 
 logger = logging.getLogger("huike.jobs")
 
@@ -48,9 +47,7 @@ def prune_task_results() -> dict[str, int]:
         pruned["task_results"] = _delete_in_batches(
             DBTaskResult.objects.finished().filter(finished_at__lte=cutoff)
         )
-    pruned["periodic_runs"] = _delete_in_batches(
-        PeriodicRun.objects.filter(slot__lt=cutoff).exclude(name__startswith=HEARTBEAT_PREFIX)
-    )
+    pruned["periodic_runs"] = _delete_in_batches(PeriodicRun.objects.filter(slot__lt=cutoff))
     logger.info("Pruned %(task_results)d task results and %(periodic_runs)d runs", pruned)
     return pruned
 

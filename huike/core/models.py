@@ -104,3 +104,18 @@ class PeriodicRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.slot.isoformat()}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A database-queue worker's sign of life, written every third of the stale period.
+
+    A task RUNNING on a worker whose heartbeat is older than the stale period goes back to the
+    queue (huike.core.tasks.tasks_recover_abandoned). System-wide, like the queue itself.
+    """
+
+    worker_id = models.CharField(max_length=64, unique=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} @ {self.last_seen_at.isoformat()}"

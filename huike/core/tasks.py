@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.module_loading import import_string
 
-from huike.core.models import PeriodicRun
+from huike.core.models import WorkerHeartbeat
 
 logger = logging.getLogger("huike.tasks")
 
@@ -188,11 +188,7 @@ def _task_for(function: Callable[..., Any]) -> Task[..., Any]:
 # django-tasks-db leaves a task RUNNING for ever when its worker dies mid-task (SIGKILL, OOM,
 # power loss): nothing notices. Each `huike worker` therefore records a heartbeat, and a task
 # RUNNING on a worker that has not been seen for TASK_WORKER_STALE_SECONDS goes back to READY.
-#
-# Heartbeats are PeriodicRun rows named `worker-heartbeat:<worker id>` whose `slot` is the
-# last time the worker was seen: the table exists, every worker reaches it (SQLite or
-# PostgreSQL, one machine or many), and a worker costs one row.
-HEARTBEAT_PREFIX = "worker-heartbeat:"
+# Heartbeats live in the database every worker already reaches (one machine or many).
 # A task that took its worker down this many times (each time it ran, the worker died) is
 # failed instead of being handed to yet another worker to kill.
 WORKER_LOST_MAX_ATTEMPTS = 5
@@ -220,28 +216,26 @@ def worker_id_new() -> str:
 
 
 def worker_heartbeat(worker_id: str, *, now: datetime | None = None) -> None:
-    now = now or timezone.now()
-    name = HEARTBEAT_PREFIX + worker_id
-    if not PeriodicRun.objects.filter(name=name).update(slot=now):
-        PeriodicRun.objects.create(name=name, slot=now)
+    WorkerHeartbeat.objects.update_or_create(
+        worker_id=worker_id, defaults={"last_seen_at": now or timezone.now()}
+    )
 
 
 def worker_heartbeat_clear(worker_id: str) -> None:
-    PeriodicRun.objects.filter(name=HEARTBEAT_PREFIX + worker_id).delete()
+    WorkerHeartbeat.objects.filter(worker_id=worker_id).delete()
 
 
 def workers_alive(*, now: datetime | None = None) -> dict[str, datetime]:
     """Worker id -> last heartbeat, for the workers seen within the stale period."""
     cutoff = (now or timezone.now()) - worker_stale_after()
-    rows = PeriodicRun.objects.filter(name__startswith=HEARTBEAT_PREFIX, slot__gte=cutoff)
-    return {name[len(HEARTBEAT_PREFIX) :]: slot for name, slot in rows.values_list("name", "slot")}
+    rows = WorkerHeartbeat.objects.filter(last_seen_at__gte=cutoff)
+    return dict(rows.values_list("worker_id", "last_seen_at"))
 
 
 def worker_last_seen() -> datetime | None:
     return (
-        PeriodicRun.objects.filter(name__startswith=HEARTBEAT_PREFIX)
-        .order_by("-slot")
-        .values_list("slot", flat=True)
+        WorkerHeartbeat.objects.order_by("-last_seen_at")
+        .values_list("last_seen_at", flat=True)
         .first()
     )
 
@@ -293,9 +287,7 @@ def tasks_recover_abandoned(*, now: datetime | None = None) -> Recovery:
                 last_worker or "?",
             )
     # Heartbeats of workers gone for a day are of no use to anyone.
-    PeriodicRun.objects.filter(
-        name__startswith=HEARTBEAT_PREFIX, slot__lt=now - timedelta(days=1)
-    ).delete()
+    WorkerHeartbeat.objects.filter(last_seen_at__lt=now - timedelta(days=1)).delete()
     return Recovery(requeued=requeued, failed=failed)
 
 

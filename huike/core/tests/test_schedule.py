@@ -11,9 +11,9 @@ from django_tasks_db.models import DBTaskResult
 
 from huike.core.audit import audit_record
 from huike.core.jobs import prune_task_results, purge_idempotency_records, verify_audit_chains
-from huike.core.models import AuditEntry, IdempotencyRecord, PeriodicRun
+from huike.core.models import AuditEntry, IdempotencyRecord, PeriodicRun, WorkerHeartbeat
 from huike.core.schedule import PERIODIC_JOBS, PeriodicJob, ScheduledRun, schedule_run_due
-from huike.core.tasks import HEARTBEAT_PREFIX, worker_heartbeat
+from huike.core.tasks import worker_heartbeat
 from huike.core.tests.test_tasks_helpers import tamper_with_audit_entry
 
 pytestmark = pytest.mark.django_db
@@ -124,7 +124,7 @@ def test_prune_job_deletes_old_finished_results_and_runs_only(settings: Any) -> 
     assert pruned == {"task_results": 1, "periodic_runs": 1}
     remaining = DBTaskResult.objects.values_list("id", flat=True)
     assert sorted(str(task_id) for task_id in remaining) == sorted(rows[1:])
-    assert PeriodicRun.objects.filter(name__startswith=HEARTBEAT_PREFIX).count() == 1
+    assert WorkerHeartbeat.objects.count() == 1
     assert PeriodicRun.objects.filter(name="test.hourly").count() == 1
 
 

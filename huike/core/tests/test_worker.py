@@ -177,7 +177,5 @@ def test_idle_worker_stops_within_the_bound_on_sigint(worker_env: dict[str, str]
 def _has_heartbeat(env: dict[str, str]) -> bool:
     database = Path(env["HUIKE_VAR_DIR"]) / "huike.sqlite3"
     with sqlite3.connect(database) as db:
-        (count,) = db.execute(
-            "SELECT COUNT(*) FROM core_periodicrun WHERE name LIKE 'worker-heartbeat:%'"
-        ).fetchone()
+        (count,) = db.execute("SELECT COUNT(*) FROM core_workerheartbeat").fetchone()
     return bool(count)

@@ -8,9 +8,8 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from huike.core.models import PeriodicRun
+from huike.core.models import WorkerHeartbeat
 from huike.core.tasks import (
-    HEARTBEAT_PREFIX,
     WORKER_LOST_MAX_ATTEMPTS,
     tasks_recover_abandoned,
     worker_heartbeat,
@@ -118,9 +117,7 @@ def test_heartbeats_older_than_a_day_are_removed() -> None:
     tasks_recover_abandoned()
 
     # then
-    assert sorted(PeriodicRun.objects.values_list("name", flat=True)) == [
-        HEARTBEAT_PREFIX + "recent"
-    ]
+    assert list(WorkerHeartbeat.objects.values_list("worker_id", flat=True)) == ["recent"]
 
 
 def test_heartbeat_updates_one_row_per_worker_and_clear_removes_it() -> None:
@@ -129,7 +126,7 @@ def test_heartbeat_updates_one_row_per_worker_and_clear_removes_it() -> None:
     worker_heartbeat("w1")
 
     # then
-    assert PeriodicRun.objects.filter(name=HEARTBEAT_PREFIX + "w1").count() == 1
+    assert WorkerHeartbeat.objects.filter(worker_id="w1").count() == 1
     assert list(workers_alive()) == ["w1"]
 
     # when
