@@ -34,14 +34,19 @@ class Actor:
 
     @classmethod
     def for_api_key(cls, api_key: ApiKey) -> "Actor":
-        # A key acts for the member who made it when ownership matters ("my records"), but
-        # with the key's own role, which may be narrower than that member's.
+        """A key acts for the member who made it when ownership matters ("my records"), with
+        the permissions its own role and that member's *current* role have in common: a key
+        never outlives a demotion of its maker. A key made from the command line (no maker)
+        has exactly its role's permissions."""
+        permissions = frozenset(api_key.role.permissions)
+        if api_key.created_by is not None:
+            permissions &= frozenset(api_key.created_by.role.permissions)
         return cls(
             workspace=api_key.workspace,
             role=api_key.role,
             membership=api_key.created_by,
             api_key=api_key,
-            permissions=frozenset(api_key.role.permissions),
+            permissions=permissions,
         )
 
     @property

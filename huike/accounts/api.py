@@ -272,7 +272,7 @@ def permission_list(request: HttpRequest) -> dict[str, object]:
         )
         for permission in sorted(all_permissions(), key=lambda permission: permission.code)
     ]
-    return {"items": items, "next_cursor": None}
+    return {"items": items, "next": None}
 
 
 # --- API keys -------------------------------------------------------------------------------

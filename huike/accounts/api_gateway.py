@@ -7,13 +7,10 @@ classes below then hand the already-resolved Actor to the endpoints, and make th
 document show how to authenticate. The OpenAPI document and the docs page are public.
 """
 
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -36,13 +33,12 @@ from huike.core.idempotency import (
     idempotency_request_hash,
 )
 from huike.core.problem import is_problem, problem_for_huike_error, problem_response
+from huike.core.ratelimit import RateLimitState, rate_limit_hit
 
 API_PREFIX = "/api/v1/"
 # Public: a client reads how to authenticate before it can.
 UNGUARDED_PATHS = frozenset({f"{API_PREFIX}openapi.json", f"{API_PREFIX}docs"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-RATE_WINDOW_SECONDS = 60
-RATE_CACHE_PREFIX = "huike:api-rate"
 # Headers a converted error response keeps from the original.
 KEPT_ERROR_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 
@@ -55,40 +51,6 @@ class Principal:
     name: str
     rate_limit_per_minute: int
     via_api_key: bool
-
-
-@dataclass(frozen=True)
-class RateLimitState:
-    limit: int
-    remaining: int
-    reset_seconds: int
-    exceeded: bool
-
-
-def rate_limit_hit(*, bucket: str, limit: int, now: float | None = None) -> RateLimitState:
-    """Count one request of `bucket` in the current fixed one-minute window.
-
-    `cache.add` creates the counter only if absent and `cache.incr` is atomic (in Redis and in
-    the local-memory cache), so concurrent requests on many workers count exactly.
-    """
-    now = time.time() if now is None else now
-    window_start = int(now // RATE_WINDOW_SECONDS) * RATE_WINDOW_SECONDS
-    reset_seconds = max(1, math.ceil(window_start + RATE_WINDOW_SECONDS - now))
-    key = f"{RATE_CACHE_PREFIX}:{bucket}:{window_start}"
-    # A little longer than the window, so the counter never expires while it still counts.
-    timeout = RATE_WINDOW_SECONDS + 5
-    cache.add(key, 0, timeout=timeout)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr: this request starts a fresh count
-        cache.add(key, 0, timeout=timeout)
-        count = cache.incr(key)
-    return RateLimitState(
-        limit=limit,
-        remaining=max(0, limit - count),
-        reset_seconds=reset_seconds,
-        exceeded=count > limit,
-    )
 
 
 def _default_rate_limit() -> int:

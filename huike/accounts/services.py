@@ -569,14 +569,16 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
         return None
     prefix = plaintext[len(API_KEY_PREFIX) :].split("_", 1)[0]
     api_key = (
-        ApiKey.objects.select_related("workspace", "role", "created_by__user")
+        ApiKey.objects.select_related("workspace", "role", "created_by__user", "created_by__role")
         .filter(prefix=prefix, revoked_at__isnull=True)
         .first()
     )
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, api_key_hash(plaintext)):
         return None
-    if api_key.created_by is not None and not api_key.created_by.is_active:
-        # A key acts for the member who made it; it stops when they leave the workspace.
+    maker = api_key.created_by
+    if maker is not None and not (maker.is_active and maker.user.is_active):
+        # A key acts for the member who made it; it stops when they leave the workspace or
+        # their account is disabled (and works again only if an admin brings them back).
         return None
     now = timezone.now()
     if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > (

@@ -28,7 +28,7 @@ from pydantic import Field
 from huike.core.errors import InvalidInputError
 
 # The cap keeps one request from making the server build, and the client wait for, a huge
-# response; clients that need everything follow next_cursor.
+# response; clients that need everything follow `next`.
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE: int = min(getattr(settings, "NINJA_PAGINATION_PER_PAGE", 50), MAX_PAGE_SIZE)
 DEFAULT_ORDERING = ("created_at", "id")
@@ -41,14 +41,14 @@ class PageQuery(Schema):
     cursor: str | None = Field(
         default=None,
         max_length=MAX_CURSOR_LENGTH,
-        description="next_cursor of the previous page; omit for the first page.",
+        description="`next` of the previous page; omit for the first page.",
     )
     limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 class PageOut[T](Schema):
     items: list[T]
-    next_cursor: str | None = Field(
+    next: str | None = Field(
         description="Pass as ?cursor= to get the next page; null on the last page."
     )
 
@@ -56,7 +56,7 @@ class PageOut[T](Schema):
 @dataclass(frozen=True)
 class Page[M: Model]:
     items: list[M]
-    next_cursor: str | None
+    next: str | None
 
 
 def _field_value(obj: Model, name: str) -> Any:
@@ -138,4 +138,4 @@ def paginate[M: Model](
     if len(rows) > limit:
         last = items[-1]
         next_cursor = encode_cursor([_field_value(last, term.lstrip("-")) for term in ordering])
-    return Page(items=items, next_cursor=next_cursor)
+    return Page(items=items, next=next_cursor)

@@ -70,7 +70,7 @@ def test_openapi_documents_cursor_pagination(db: None) -> None:
     assert [parameter["name"] for parameter in parameters] == ["cursor", "limit"]
     assert parameters[1]["schema"]["maximum"] == 200
     page = schema["components"]["schemas"]["PageOut_MemberOut_"]
-    assert sorted(page["properties"]) == ["items", "next_cursor"]
+    assert sorted(page["properties"]) == ["items", "next"]
 
 
 def test_docs_page_uses_only_local_static_files(db: None) -> None:

@@ -14,9 +14,9 @@ from django.test import Client
 from django.urls import resolve
 from freezegun import freeze_time
 
-from huike.accounts.api_gateway import rate_limit_hit
 from huike.accounts.models import Membership, Role, Team, Workspace
 from huike.accounts.services import api_key_create
+from huike.core.ratelimit import rate_limit_hit
 
 JSON = "application/json"
 # 10 s into a minute: 50 s until the window resets.

@@ -65,9 +65,9 @@ def _walk(client: Client, path: str, limit: int) -> list[list[dict[str, Any]]]:
     while True:
         body = client.get(url).json()
         pages.append(body["items"])
-        if body["next_cursor"] is None:
+        if body["next"] is None:
             return pages
-        url = f"{path}?limit={limit}&cursor={body['next_cursor']}"
+        url = f"{path}?limit={limit}&cursor={body['next']}"
 
 
 # --- teams ----------------------------------------------------------------------------------
@@ -104,10 +104,10 @@ def test_team_list_is_paged_with_constant_queries(
     with django_assert_num_queries(2):
         first = admin.get("/api/v1/teams?limit=3").json()
     with django_assert_num_queries(2):
-        second = admin.get(f"/api/v1/teams?limit=3&cursor={first['next_cursor']}").json()
+        second = admin.get(f"/api/v1/teams?limit=3&cursor={first['next']}").json()
     names = [item["name"] for item in first["items"] + second["items"]]
     assert names == ["Top", "Team 0", "Team 1", "Team 2", "Team 3"]
-    assert second["next_cursor"] is None
+    assert second["next"] is None
     assert {item["manager"]["email"] for item in first["items"]} == {"owner@acme.test"}
 
 
@@ -297,7 +297,7 @@ def test_permissions_lists_the_registry(member_client: Client) -> None:
     response = member_client.get("/api/v1/permissions", headers=EN)
     assert response.status_code == 200
     body = response.json()
-    assert body["next_cursor"] is None
+    assert body["next"] is None
     assert [item["code"] for item in body["items"]] == sorted(p.code for p in all_permissions())
     assert {"code": "members.view", "label": "See members and teams", "group": "Settings"} in body[
         "items"

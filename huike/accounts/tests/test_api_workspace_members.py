@@ -149,7 +149,7 @@ def test_workspaces_lists_the_users_active_memberships(
     keys = _key_client(owner.workspace).get("/api/v1/workspaces").json()
     # then the session sees both active ones, the key only its own
     assert [item["slug"] for item in mine["items"]] == ["acme", "globex"]
-    assert mine["next_cursor"] is None
+    assert mine["next"] is None
     assert [item["slug"] for item in keys["items"]] == ["acme"]
 
 
@@ -169,14 +169,14 @@ def test_member_list_pages_through_everyone_once_with_constant_queries(
         with django_assert_num_queries(2):
             body = admin.get(url).json()
         pages.append([item["email"] for item in body["items"]])
-        url = f"/api/v1/members?limit=3&cursor={body['next_cursor']}"
+        url = f"/api/v1/members?limit=3&cursor={body['next']}"
     # and every member comes exactly once
     assert [len(page) for page in pages] == [3, 3, 1]
     emails = [email for page in pages for email in page]
     assert sorted(emails) == sorted(
         ["owner@acme.test"] + [f"person{number}@acme.test" for number in range(6)]
     )
-    assert body["next_cursor"] is None
+    assert body["next"] is None
 
 
 def test_member_shows_role_and_team(admin: Client, member: Membership, team: Team) -> None:

@@ -29,9 +29,9 @@ def _walk(queryset: QuerySet[AuditChain], limit: int, ordering: tuple[str, ...])
     while True:
         page = paginate(queryset, cursor=cursor, limit=limit, ordering=ordering)
         pages.append([row.key for row in page.items])
-        if page.next_cursor is None:
+        if page.next is None:
             return pages
-        cursor = page.next_cursor
+        cursor = page.next
 
 
 def test_pages_return_every_row_exactly_once_in_order(chains: QuerySet[AuditChain]) -> None:
@@ -66,7 +66,7 @@ def test_rows_added_while_paging_do_not_shift_pages(chains: QuerySet[AuditChain]
     # when a row is added (it sorts last) and the first page's rows are deleted
     AuditChain.objects.create(key="test:late")
     AuditChain.objects.filter(key__in=seen).delete()
-    rest = paginate(chains, cursor=first.next_cursor, limit=10)
+    rest = paginate(chains, cursor=first.next, limit=10)
     # then the next page starts right after what was read: nothing skipped or repeated
     assert [row.key for row in rest.items][-1] == "test:late"
     assert len(rest.items) == 5
@@ -80,15 +80,15 @@ def test_each_page_is_one_query(
     for _page in range(4):
         with django_assert_num_queries(1):
             page = paginate(chains, cursor=cursor, limit=2)
-        cursor = page.next_cursor
+        cursor = page.next
     assert cursor is None
 
 
 def test_cursor_is_opaque_base64_of_the_last_sort_key(chains: QuerySet[AuditChain]) -> None:
     page = paginate(chains, cursor=None, limit=2)
     last = page.items[-1]
-    assert page.next_cursor == encode_cursor([last.created_at, last.pk])
-    decoded = base64.urlsafe_b64decode(page.next_cursor + "=" * (-len(page.next_cursor) % 4))
+    assert page.next == encode_cursor([last.created_at, last.pk])
+    decoded = base64.urlsafe_b64decode(page.next + "=" * (-len(page.next) % 4))
     assert decoded.decode() == f'["{last.created_at.isoformat()}",{last.pk}]'
 
 
