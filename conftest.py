@@ -6,14 +6,28 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Role, Workspace
 from huike.accounts.services import workspace_create
+from tests.support import reap_spawned
 
 PASSWORD = "correct-horse-battery-42"
+
+
+@pytest.fixture(autouse=True)
+def _reap_spawned() -> Iterator[None]:
+    yield
+    reap_spawned()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    # Rate-limit and throttle counters live in the local-memory cache, which outlives a test.
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

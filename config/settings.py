@@ -189,7 +189,9 @@ AUTH_PASSWORD_VALIDATORS = [
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 2
 
 # Lockout is per (username, IP address) pair: an attacker elsewhere cannot lock the real user
-# out, and every lockout ends after the cool-off, so nobody is locked out forever.
+# out, and every lockout ends after the cool-off, so nobody is locked out forever. Per-address
+# throttles across accounts (sign-in failures, password-reset mail) are named constants in
+# huike.accounts.auth_views and count in the cache.
 AXES_FAILURE_LIMIT = int(os.environ.get("HUIKE_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("HUIKE_LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -197,9 +199,17 @@ AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = int(os.environ.get("HUIKE_PROXY_COUNT", "0")) or None
+# Reverse proxies of ours in front of the app (nginx, a load balancer): the client's address is
+# taken that many entries from the right of X-Forwarded-For (0: the connection's own address,
+# the header is ignored). django-axes, the per-address sign-in throttles and the audit log all
+# read it through this one function.
+HUIKE_PROXY_COUNT = int(os.environ.get("HUIKE_PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "huike.accounts.client_ip.client_ip_address"
 
 OTP_TOTP_ISSUER = "Huike"
+# django-otp's back-off after wrong codes keeps its default factor (1 s, doubling with each
+# failure): resetting the password through the e-mailed link ends it (PasswordResetConfirmView),
+# so it cannot keep the owner of the account out for long.
 
 # --- sessions, CSRF, transport security -----------------------------------------------------
 SECURE_ENABLED = env_bool("HUIKE_HTTPS", not DEBUG and bool(os.environ.get("SECRET_KEY")))
@@ -309,10 +319,52 @@ LOGGING = {
         "json": {"()": "huike.core.logging.json_formatter"},
         "console": {"()": "huike.core.logging.console_formatter"},
     },
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "filters": {"redact_secret_paths": {"()": "huike.core.logging.RedactSecretPaths"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact_secret_paths"],
+        }
+    },
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "uvicorn.access": {"level": "WARNING"},
     },
 }
+
+# --- personal-data master keys (docs/operations.md, "Personal data keys and key rotation") ---
+# HUIKE_MASTER_KEY wraps every workspace's data keys (base64url of 32 random bytes);
+# HUIKE_MASTER_KEY_PREVIOUS lists older ones (comma-separated) still accepted for unwrapping
+# while `huike keys rewrap` moves the data keys to the new one.
+
+
+def _embedded_master_key() -> str:
+    # Like the embedded SECRET_KEY, but two processes starting at once must end with the same
+    # key (data wrapped under a lost one is gone for good), and nobody may read a half-written
+    # file: write a private temporary file, then link it into place, which fails if one exists.
+    import base64
+
+    path = VAR_DIR / "master_key"
+    if not path.exists():
+        temporary = VAR_DIR / f".master_key.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()
+
+
+HUIKE_MASTER_KEY_SOURCE = "environment" if os.environ.get("HUIKE_MASTER_KEY") else "file"
+HUIKE_MASTER_KEYS: list[str] = [
+    os.environ.get("HUIKE_MASTER_KEY") or _embedded_master_key(),
+    *env_list("HUIKE_MASTER_KEY_PREVIOUS", ""),
+]

@@ -4,6 +4,12 @@ An Actor is a member signed in to a workspace, or an API key of that workspace. 
 `access_*` function takes one, looks the object up inside the actor's workspace only, and
 raises NotFoundError for anything outside it (so other workspaces' ids do not leak) and
 PermissionDeniedError when the role lacks the permission.
+
+The `lookup_*` functions are for objects a request only *names* (the role of a new API key, the
+team of a member, the manager of a team), not the ones it acts on: they confine the lookup to
+the workspace and check no permission, because what may be done with the object is the
+service's rule (granting a role needs its permissions, whatever may be read). Demanding
+`roles.manage` to name a role would refuse a key creation that the settings page allows.
 """
 
 import uuid
@@ -124,6 +130,36 @@ def access_api_key(actor: Actor, public_id: uuid.UUID | str) -> ApiKey:
         )
     except ApiKey.DoesNotExist:
         raise NotFoundError(_("No such API key.")) from None
+
+
+def lookup_membership(workspace: Workspace, public_id: uuid.UUID | str) -> Membership:
+    """A member named in a request (a team's manager); no permission check, see above."""
+    try:
+        return Membership.objects.select_related("user", "role", "team").get(
+            workspace=workspace, public_id=_parse_uuid(public_id, _("No such member."))
+        )
+    except Membership.DoesNotExist:
+        raise NotFoundError(_("No such member.")) from None
+
+
+def lookup_team(workspace: Workspace, public_id: uuid.UUID | str) -> Team:
+    """A team named in a request (a member's team, a team's parent); no permission check."""
+    try:
+        return Team.objects.get(
+            workspace=workspace, public_id=_parse_uuid(public_id, _("No such team."))
+        )
+    except Team.DoesNotExist:
+        raise NotFoundError(_("No such team.")) from None
+
+
+def lookup_role(workspace: Workspace, public_id: uuid.UUID | str) -> Role:
+    """A role named in a request (of a new API key or member); no permission check."""
+    try:
+        return Role.objects.get(
+            workspace=workspace, public_id=_parse_uuid(public_id, _("No such role."))
+        )
+    except Role.DoesNotExist:
+        raise NotFoundError(_("No such role.")) from None
 
 
 def access_workspace_membership(user: User, workspace_public_id: uuid.UUID | str) -> Membership:

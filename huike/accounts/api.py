@@ -1,8 +1,10 @@
 """API endpoints of the foundation: workspace, members, teams, roles, permissions, API keys.
 
-Thin: each endpoint gets the Actor from the request, objects through `access_*`, changes
-through services (which check permissions and write the audit log) and pages through
-`huike.core.pagination`. Errors are raised as huike.core.errors and rendered as problem+json.
+Thin: each endpoint gets the Actor from the request, the objects it acts on through
+`access_*`, objects a body merely names through `lookup_*` (the services decide what may be
+done with them), changes through services (which check permissions and write the audit log)
+and pages through `huike.core.pagination`. Errors are raised as huike.core.errors and rendered
+as problem+json.
 """
 
 import uuid
@@ -19,6 +21,9 @@ from huike.accounts.access import (
     access_membership,
     access_role,
     access_team,
+    lookup_membership,
+    lookup_role,
+    lookup_team,
 )
 from huike.accounts.api_gateway import request_actor
 from huike.accounts.api_schemas import (
@@ -40,6 +45,7 @@ from huike.accounts.api_schemas import (
 )
 from huike.accounts.models import ApiKey, Membership, Role, Team, Workspace
 from huike.core.errors import InvalidInputError, NotFoundError
+from huike.core.idempotency import idempotency_mark_secret
 from huike.core.pagination import Page, PageOut, PageQuery, paginate
 from huike.core.permissions import all_permissions
 
@@ -47,11 +53,11 @@ router = Router()
 
 
 def _referenced[T](
-    lookup: Callable[[Actor, uuid.UUID], T], actor: Actor, public_id: uuid.UUID, field: str
+    lookup: Callable[[Workspace, uuid.UUID], T], actor: Actor, public_id: uuid.UUID, field: str
 ) -> T:
     """An object named in a request body: unknown ids are a bad field (422), not a 404."""
     try:
-        return lookup(actor, public_id)
+        return lookup(actor.workspace, public_id)
     except NotFoundError as error:
         raise InvalidInputError(error.detail, field=field) from None
 
@@ -104,8 +110,8 @@ def member_add(request: HttpRequest, payload: MemberIn) -> Status[Membership]:
     """Add a person; someone new chooses a password through the password-reset link."""
     actor = request_actor(request)
     actor.require("members.manage")
-    role = _referenced(access_role, actor, payload.role, "role")
-    team = _referenced(access_team, actor, payload.team, "team") if payload.team else None
+    role = _referenced(lookup_role, actor, payload.role, "role")
+    team = _referenced(lookup_team, actor, payload.team, "team") if payload.team else None
     membership = services.member_add(
         actor=actor, email=payload.email, role=role, team=team, full_name=payload.full_name
     )
@@ -128,8 +134,8 @@ def member_update(request: HttpRequest, member_id: uuid.UUID, payload: MemberPat
     sent = payload.model_fields_set
     if "role" in sent and payload.role is None:
         raise InvalidInputError(_("A member needs a role."), field="role")
-    role = _referenced(access_role, actor, payload.role, "role") if payload.role else None
-    team = _referenced(access_team, actor, payload.team, "team") if payload.team else None
+    role = _referenced(lookup_role, actor, payload.role, "role") if payload.role else None
+    team = _referenced(lookup_team, actor, payload.team, "team") if payload.team else None
     services.member_update(
         actor=actor,
         membership=membership,
@@ -159,9 +165,9 @@ def team_list(request: HttpRequest, page: Query[PageQuery]) -> Page[Team]:
 def team_create(request: HttpRequest, payload: TeamIn) -> Status[Team]:
     actor = request_actor(request)
     actor.require("teams.manage")
-    parent = _referenced(access_team, actor, payload.parent, "parent") if payload.parent else None
+    parent = _referenced(lookup_team, actor, payload.parent, "parent") if payload.parent else None
     manager = (
-        _referenced(access_membership, actor, payload.manager, "manager")
+        _referenced(lookup_membership, actor, payload.manager, "manager")
         if payload.manager
         else None
     )
@@ -182,9 +188,9 @@ def team_update(request: HttpRequest, team_id: uuid.UUID, payload: TeamPatchIn) 
     actor.require("teams.manage")
     team = access_team(actor, team_id)
     sent = payload.model_fields_set
-    parent = _referenced(access_team, actor, payload.parent, "parent") if payload.parent else None
+    parent = _referenced(lookup_team, actor, payload.parent, "parent") if payload.parent else None
     manager = (
-        _referenced(access_membership, actor, payload.manager, "manager")
+        _referenced(lookup_membership, actor, payload.manager, "manager")
         if payload.manager
         else None
     )
@@ -288,10 +294,13 @@ def api_key_list(request: HttpRequest, page: Query[PageQuery]) -> Page[ApiKey]:
     "/api-keys", response={201: ApiKeyCreatedOut}, tags=["API keys"], summary="Create an API key"
 )
 def api_key_create(request: HttpRequest, payload: ApiKeyIn) -> Status[ApiKey]:
-    """Issue a key. The secret is in `key` of this response only; it is stored hashed."""
+    """Issue a key. The secret is in `key` of this response only; it is stored hashed.
+
+    A retry with the same Idempotency-Key replays this response with `key` null: the secret is
+    never stored, so if it was lost, revoke the key and create a new one."""
     actor = request_actor(request)
     actor.require("api_keys.manage")
-    role = _referenced(access_role, actor, payload.role, "role")
+    role = _referenced(lookup_role, actor, payload.role, "role")
     issued = services.api_key_create(
         actor=actor,
         workspace=actor.workspace,
@@ -300,8 +309,10 @@ def api_key_create(request: HttpRequest, payload: ApiKeyIn) -> Status[ApiKey]:
         rate_limit_per_minute=payload.rate_limit_per_minute,
     )
     api_key = issued.api_key
-    # The secret rides on the instance for this one response only; it is never stored.
+    # The secret rides on the instance for this one response only; it is never stored, not
+    # even in the Idempotency-Key record (a replay shows null).
     api_key.key = issued.plaintext  # type: ignore[attr-defined]
+    idempotency_mark_secret(request, "key")
     return Status(201, api_key)
 
 

@@ -31,6 +31,7 @@ from huike.core.idempotency import (
     idempotency_begin,
     idempotency_complete,
     idempotency_request_hash,
+    idempotency_secret_fields,
 )
 from huike.core.problem import is_problem, problem_for_huike_error, problem_response
 from huike.core.ratelimit import RateLimitState, rate_limit_hit
@@ -238,6 +239,7 @@ class ApiGatewayMiddleware:
             status_code=response.status_code,
             content_type=str(response.get("Content-Type", "")),
             body=response.content,
+            secret_fields=idempotency_secret_fields(request),
         )
         return response
 

@@ -12,9 +12,14 @@ from django.core.validators import validate_email
 from ninja import Schema
 from pydantic import Field, field_validator
 
-from huike.accounts.models import ApiKey, Membership, Role, Team, Workspace
-
-MAX_RATE_LIMIT_PER_MINUTE = 100_000  # far above any sane client, below counter overflow
+from huike.accounts.models import (
+    MAX_RATE_LIMIT_PER_MINUTE,
+    ApiKey,
+    Membership,
+    Role,
+    Team,
+    Workspace,
+)
 
 
 # --- references to other objects ----------------------------------------------------------
@@ -211,7 +216,12 @@ class ApiKeyOut(Schema):
 
 
 class ApiKeyCreatedOut(ApiKeyOut):
-    key: str = Field(description="The secret. Shown only in this response: store it now.")
+    key: str | None = Field(
+        description=(
+            "The secret. Shown only in this response: store it now. null when the response is "
+            "replayed for a retry with the same Idempotency-Key (the secret is never stored)."
+        )
+    )
 
 
 class ApiKeyIn(Schema):

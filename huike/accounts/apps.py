@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -12,4 +15,12 @@ class AccountsConfig(AppConfig):
 
         roles.register_foundation_permissions()
         navigation.register_accounts_nav()
+        # Built-in roles follow the permissions registered by the code now installed.
+        post_migrate.connect(_sync_builtin_roles, sender=self, dispatch_uid="huike_sync_roles")
         receivers.connect()
+
+
+def _sync_builtin_roles(**kwargs: Any) -> None:
+    from huike.accounts.services import role_sync_builtin_everywhere
+
+    role_sync_builtin_everywhere()

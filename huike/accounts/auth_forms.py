@@ -11,11 +11,12 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest
-from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from huike.accounts.models import User
-from huike.core.mail import email_enqueue
+from huike.accounts.tasks import ACCOUNT_LINK_PASSWORD_RESET, deliver_account_link
+from huike.core.tasks import enqueue_on_commit
 
 TOTP_DIGITS = 6
 
@@ -104,24 +105,14 @@ class TotpConfirmForm(forms.Form):
         return code
 
 
-class QueuedEmailPasswordResetForm(PasswordResetForm):
-    """Django's reset form, with the e-mail rendered here and delivered by a task."""
+class HuikePasswordResetForm(PasswordResetForm):
+    """Django's reset form, with the e-mail built and sent by a task.
 
-    def send_mail(
-        self,
-        subject_template_name: str,
-        email_template_name: str,
-        context: dict[str, Any],
-        from_email: str | None,
-        to_email: str,
-        html_email_template_name: str | None = None,
-    ) -> None:
-        subject = "".join(render_to_string(subject_template_name, context).splitlines())
-        body = render_to_string(email_template_name, context)
-        email_enqueue(subject=subject, body=body, to=[to_email], from_email=from_email)
+    Only the user's id and the reader's language go to the task; the worker makes the token
+    and the link (see huike.accounts.tasks), so Django's template and domain arguments are
+    not used.
+    """
 
-
-class HuikePasswordResetForm(QueuedEmailPasswordResetForm):
     def get_users(self, email: str) -> Iterator[Any]:
         """Active users with this address, including those who have no password yet.
 
@@ -131,3 +122,13 @@ class HuikePasswordResetForm(QueuedEmailPasswordResetForm):
         # Addresses are stored lower-cased, so an exact match on the lower-cased input avoids
         # the Unicode case-folding surprises of a database iexact.
         yield from User.objects.filter(email=email.strip().lower(), is_active=True)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        language = translation.get_language() or ""
+        for user in self.get_users(self.cleaned_data["email"]):
+            enqueue_on_commit(
+                deliver_account_link,
+                user_id=user.pk,
+                kind=ACCOUNT_LINK_PASSWORD_RESET,
+                language=language,
+            )

@@ -7,10 +7,12 @@ the two-factor and password events from here.
 """
 
 import base64
+import hashlib
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import django_otp
@@ -20,8 +22,10 @@ from django.contrib import auth, messages
 from django.contrib.auth import views as django_auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
+from django.core.cache import cache
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse_lazy
 from django.utils import timezone, translation
@@ -42,10 +46,12 @@ from huike.accounts.auth_forms import (
     SignInForm,
     TotpConfirmForm,
 )
+from huike.accounts.client_ip import client_ip_address
 from huike.accounts.models import User, Workspace
 from huike.accounts.receivers import audit_sign_in_event
 from huike.core.audit import AuditAction
 from huike.core.models import AuditEntry
+from huike.core.ratelimit import rate_limit_hit
 
 # Long enough to open the authenticator app, short enough that a password typed on a shared
 # computer and then abandoned does not stay half-signed-in.
@@ -54,6 +60,20 @@ PENDING_SIGN_IN_KEY = "huike_pending_sign_in"
 # Ten single-use codes: enough to get back in for a while after losing the phone.
 BACKUP_CODE_COUNT = 10
 SIGN_IN_HISTORY_LIMIT = 20
+# Per-address throttles on top of django-axes' per-(account, address) lock-out, which alone
+# lets one address try a few passwords on every account in turn. An office behind one NAT
+# address makes far fewer than 30 honest typos in 15 minutes; 30 is far too few to guess
+# passwords across accounts. Only failures count; once reached, every sign-in from the
+# address is refused until the window ends.
+SIGN_IN_FAILURES_PER_IP = 30
+SIGN_IN_FAILURE_WINDOW_SECONDS = 15 * 60
+SIGN_IN_BLOCK_CACHE_PREFIX = "huike:sign-in-blocked"
+# Someone whose reset e-mail did not arrive asks again a few times. More requests for one
+# mailbox in an hour fill that inbox; more from one address probe for accounts or bomb many
+# inboxes. Beyond either, the page looks the same but nothing is sent.
+PASSWORD_RESETS_PER_EMAIL = 5
+PASSWORD_RESETS_PER_IP = 20
+PASSWORD_RESET_WINDOW_SECONDS = 60 * 60
 # Not in AuditAction (core names only what the foundation records); same dotted style.
 BACKUP_CODES_REPLACED = "auth.backup_codes_replaced"
 
@@ -337,13 +357,63 @@ def _finish_sign_in(
     return response
 
 
+def _sign_in_block_key(ip_address: str) -> str:
+    return f"{SIGN_IN_BLOCK_CACHE_PREFIX}:{ip_address}"
+
+
+def sign_in_blocked_until(ip_address: str | None) -> float | None:
+    """When the address may sign in again (a Unix time), or None if it is not blocked."""
+    if ip_address is None:
+        return None
+    until = cache.get(_sign_in_block_key(ip_address))
+    return float(until) if isinstance(until, int | float) and until > time.time() else None
+
+
+def _sign_in_failure_count(ip_address: str | None) -> None:
+    if ip_address is None:
+        return
+    state = rate_limit_hit(
+        bucket=f"sign-in-failures:{ip_address}",
+        limit=SIGN_IN_FAILURES_PER_IP,
+        window_seconds=SIGN_IN_FAILURE_WINDOW_SECONDS,
+    )
+    if state.remaining == 0:
+        # The block ends with the counting window, not a fixed time after the last failure.
+        cache.set(
+            _sign_in_block_key(ip_address),
+            time.time() + state.reset_seconds,
+            timeout=state.reset_seconds,
+        )
+
+
+def _sign_in_blocked_response(request: HttpRequest, until: float) -> HttpResponse:
+    return render(
+        request,
+        settings.AXES_LOCKOUT_TEMPLATE,
+        {
+            # Tells the template this pause is for the whole address, not one account.
+            "per_address": True,
+            "failure_limit": SIGN_IN_FAILURES_PER_IP,
+            "cooloff_timedelta": timedelta(seconds=math.ceil(until - time.time())),
+        },
+        status=429,
+    )
+
+
 @sensitive_post_parameters("password")
 @never_cache
 def login(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
     if request.method != "POST" and request.user.is_authenticated:
         return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+    ip_address = client_ip_address(request)
+    if request.method == "POST":
+        blocked_until = sign_in_blocked_until(ip_address)
+        if blocked_until is not None:
+            return _sign_in_blocked_response(request, blocked_until)
     form = SignInForm(request, data=request.POST if request.method == "POST" else None)
+    if form.is_bound and form.has_error(NON_FIELD_ERRORS, "invalid_login"):
+        _sign_in_failure_count(ip_address)
     if form.is_valid() and form.user is not None:
         user = form.user
         if _has_any_confirmed_device(user):
@@ -396,25 +466,51 @@ def logout(request: HttpRequest) -> HttpResponse:
 
 
 # --- password reset (Django's views, our templates and audit entries) ------------------------
+def _password_reset_throttled(request: HttpRequest, email: str) -> bool:
+    """Count this request against the mailbox and the address; True when either is over."""
+    # Hashed so that no address sits in the cache in clear and keys stay short and plain.
+    mailbox = hashlib.sha256(email.encode()).hexdigest()
+    by_email = rate_limit_hit(
+        bucket=f"password-reset-email:{mailbox}",
+        limit=PASSWORD_RESETS_PER_EMAIL,
+        window_seconds=PASSWORD_RESET_WINDOW_SECONDS,
+    )
+    ip_address = client_ip_address(request)
+    by_ip = (
+        rate_limit_hit(
+            bucket=f"password-reset-ip:{ip_address}",
+            limit=PASSWORD_RESETS_PER_IP,
+            window_seconds=PASSWORD_RESET_WINDOW_SECONDS,
+        )
+        if ip_address is not None
+        else None
+    )
+    return by_email.exceeded or (by_ip is not None and by_ip.exceeded)
+
+
 class PasswordResetView(django_auth_views.PasswordResetView):
     form_class = HuikePasswordResetForm
     template_name = "accounts/password_reset_form.html"
-    email_template_name = "accounts/email/password_reset_email.txt"
-    subject_template_name = "accounts/email/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
 
     def form_valid(self, form: HuikePasswordResetForm) -> HttpResponse:  # type: ignore[override]
         email = str(form.cleaned_data["email"]).strip().lower()
         users = list(form.get_users(email))
-        self.extra_email_context = {"link_hours": max(1, settings.PASSWORD_RESET_TIMEOUT // 3600)}
-        response = super().form_valid(form)
-        # The page looks the same either way; only the audit log knows whether anyone matched.
+        throttled = _password_reset_throttled(self.request, email)
+        # The page looks the same either way; only the audit log knows whether anyone matched
+        # and whether the request was over a limit.
+        if throttled:
+            response: HttpResponse = HttpResponseRedirect(self.get_success_url())
+        else:
+            response = super().form_valid(form)
+        extra = {"throttled": True} if throttled else {}
         for user in users:
             audit_sign_in_event(
                 action=AuditAction.PASSWORD_RESET_REQUESTED,
                 email=user.email,
                 user=user,
                 request=self.request,
+                data=extra or None,
             )
         if not users:
             audit_sign_in_event(
@@ -422,7 +518,7 @@ class PasswordResetView(django_auth_views.PasswordResetView):
                 email=email,
                 user=None,
                 request=self.request,
-                data={"known_address": False},
+                data={"known_address": False, **extra},
             )
         return response
 
@@ -436,15 +532,21 @@ class PasswordResetConfirmView(django_auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("accounts:password_reset_complete")
 
     def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
         user = form.user
-        audit_sign_in_event(
-            action=AuditAction.PASSWORD_CHANGED,
-            email=user.email,
-            user=user,
-            request=self.request,
-            data={"via": "reset_link"},
-        )
+        with transaction.atomic():
+            response = super().form_valid(form)
+            # The link proves control of the mailbox, which is enough to end django-otp's
+            # back-off: it doubles with every wrong code and could otherwise keep the owner
+            # of the account out for years after someone else's guessing.
+            for device in django_otp.devices_for_user(user, confirmed=None):
+                device.throttle_reset(commit=True)
+            audit_sign_in_event(
+                action=AuditAction.PASSWORD_CHANGED,
+                email=user.email,
+                user=user,
+                request=self.request,
+                data={"via": "reset_link"},
+            )
         return response
 
 
@@ -462,12 +564,11 @@ class SignInRow:
     succeeded: bool
 
 
-def sign_in_history(*, user: User, workspace: Workspace | None) -> list[SignInRow]:
-    """The user's own sign-in events recorded in this workspace, newest first."""
-    if workspace is None:
-        return []
+def sign_in_history(*, user: User) -> list[SignInRow]:
+    """The user's own sign-in events, newest first, from the system chain where all of a
+    person's sign-in events are recorded (whichever workspace they went to)."""
     entries = AuditEntry.objects.filter(
-        workspace=workspace, actor_id=user.pk, action__in=list(SIGN_IN_HISTORY_LABELS)
+        workspace__isnull=True, actor_id=user.pk, action__in=list(SIGN_IN_HISTORY_LABELS)
     ).order_by("-created_at", "-seq")[:SIGN_IN_HISTORY_LIMIT]
     return [
         SignInRow(
@@ -564,7 +665,6 @@ def security(request: HttpRequest) -> HttpResponse:
         # Several forms share this page; focusing one would scroll a phone past the rest.
         for field in context[form_name].fields.values():
             field.widget.attrs.pop("autofocus", None)
-    actor = getattr(request, "actor", None)
     static_device = StaticDevice.objects.filter(user=user, confirmed=True).first()
     context.update(
         {
@@ -572,9 +672,7 @@ def security(request: HttpRequest) -> HttpResponse:
             "session_verified": _session_is_verified(request),
             "backup_codes_left": static_device.token_set.count() if static_device else 0,
             "required_by": _workspace_requiring_two_factor(request),
-            "sign_ins": sign_in_history(
-                user=user, workspace=actor.workspace if actor is not None else None
-            ),
+            "sign_ins": sign_in_history(user=user),
         }
     )
     return render(request, "accounts/security.html", context)

@@ -6,7 +6,13 @@ from django.db import transaction
 
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Role, Team, Workspace
-from huike.accounts.services import member_add, role_sync_builtin, team_create, workspace_create
+from huike.accounts.services import (
+    member_add,
+    role_sync_builtin,
+    team_create,
+    team_update,
+    workspace_create,
+)
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "huike-demo-2026"
@@ -69,8 +75,9 @@ def demo_seed() -> tuple[Workspace, list[DemoLogin]]:
             if not membership.user.has_usable_password():
                 membership.user.set_password(DEMO_PASSWORD)
                 membership.user.save(update_fields=["password"])
-        manager = Membership.objects.get(workspace=workspace, user__email=DEMO_LOGINS[1].email)
-        if teams["Sales"].manager_id != manager.pk:
-            teams["Sales"].manager = manager
-            teams["Sales"].save(update_fields=["manager"])
+        if teams["Sales"].manager_id is None:
+            manager = Membership.objects.select_related("user").get(
+                workspace=workspace, user__email=DEMO_LOGINS[1].email
+            )
+            team_update(actor=actor, team=teams["Sales"], manager=manager)
     return workspace, DEMO_LOGINS

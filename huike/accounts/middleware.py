@@ -7,33 +7,53 @@ first active membership. Times are shown in the workspace's time zone.
 import zoneinfo
 from collections.abc import Callable
 
+from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 
 from huike.accounts.access import Actor
-from huike.accounts.models import Membership
+from huike.accounts.models import Membership, User
 
 SESSION_WORKSPACE_KEY = "huike_workspace_id"
-# Pages a member of a workspace requiring two-factor sign-in may open before enrolling.
-TWO_FACTOR_EXEMPT_PREFIXES = ("/account/", "/static/", "/i18n/", "/healthz", "/api/")
+# Pages a member of a workspace requiring two-factor sign-in may open before enrolling:
+# signing in and the security pages, assets, the language switch, health checks, the API
+# (API keys are not sessions; a session on the API is checked by the API itself) and the
+# workspace switcher, so a member can still move to a workspace that does not require it.
+TWO_FACTOR_EXEMPT_PREFIXES = (
+    "/account/",
+    "/static/",
+    "/i18n/",
+    "/healthz",
+    "/api/v1/",
+    "/workspace/switch/",
+)
 
 
-def current_membership(request: HttpRequest) -> Membership | None:
-    user = request.user
-    if not user.is_authenticated:
-        return None
+def session_membership(*, user: User, session: SessionBase) -> Membership | None:
+    """The membership a session of `user` acts in: the workspace the session names if the
+    user is still an active member there, else the user's first active membership."""
     memberships = Membership.objects.select_related("workspace", "role", "team", "user").filter(
         user=user, is_active=True
     )
-    workspace_id = request.session.get(SESSION_WORKSPACE_KEY)
+    workspace_id = session.get(SESSION_WORKSPACE_KEY)
     membership = None
     if workspace_id is not None:
         membership = memberships.filter(workspace_id=workspace_id).first()
     if membership is None:
-        membership = memberships.order_by("created_at").first()
-        if membership is not None:
-            request.session[SESSION_WORKSPACE_KEY] = membership.workspace_id
+        membership = memberships.order_by("created_at", "pk").first()
+    return membership
+
+
+def current_membership(request: HttpRequest) -> Membership | None:
+    user = request.user
+    if not isinstance(user, User) or not user.is_authenticated:
+        return None
+    membership = session_membership(user=user, session=request.session)
+    if membership is not None and request.session.get(SESSION_WORKSPACE_KEY) != (
+        membership.workspace_id
+    ):
+        request.session[SESSION_WORKSPACE_KEY] = membership.workspace_id
     return membership
 
 

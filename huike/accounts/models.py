@@ -68,7 +68,7 @@ class Role(models.Model):
     """A named set of permission codes (see huike.core.permissions)."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="roles")
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     key = models.SlugField(_("key"), max_length=63)
     name = models.CharField(_("name"), max_length=100)
     description = models.CharField(_("description"), max_length=255, blank=True)
@@ -80,6 +80,9 @@ class Role(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "key"], name="role_unique_key"),
+            models.UniqueConstraint(
+                fields=["workspace", "public_id"], name="role_unique_public_id"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -107,7 +110,7 @@ class Team(models.Model):
     """Teams nest; `path` ("/1/4/9/") makes "this team and everything under it" one LIKE query."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="teams")
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     name = models.CharField(_("name"), max_length=100)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
@@ -122,6 +125,9 @@ class Team(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "name"], name="team_unique_name"),
+            models.UniqueConstraint(
+                fields=["workspace", "public_id"], name="team_unique_public_id"
+            ),
         ]
         indexes = [models.Index(fields=["workspace", "path"], name="team_ws_path_idx")]
 
@@ -135,7 +141,7 @@ class Team(models.Model):
 
 class Membership(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
     team = models.ForeignKey(
@@ -148,11 +154,19 @@ class Membership(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user"),
+            models.UniqueConstraint(
+                fields=["workspace", "public_id"], name="membership_unique_public_id"
+            ),
         ]
         indexes = [models.Index(fields=["workspace", "team"], name="membership_ws_team_idx")]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.workspace}"
+
+
+# The highest per-key rate limit a key may be given: far above any sane integration, small
+# enough that a typo cannot disable the limit, and below any counter overflow.
+MAX_RATE_LIMIT_PER_MINUTE = 100_000
 
 
 class ApiKey(models.Model):
@@ -162,9 +176,11 @@ class ApiKey(models.Model):
     """
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     name = models.CharField(_("name"), max_length=100)
     role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="api_keys")
+    # The one identifier unique across workspaces: a key is looked up before its workspace is
+    # known. It is random and says nothing about the workspace.
     prefix = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
     created_by = models.ForeignKey(
@@ -178,6 +194,11 @@ class ApiKey(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["workspace", "-created_at"], name="apikey_ws_created_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "public_id"], name="apikey_unique_public_id"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -2,6 +2,12 @@
 
 Django and django-axes report sign-ins only through signals, so these receivers are the one
 place signals are used: they record, they never drive domain flow.
+
+Where an event is recorded: a person's sign-ins belong to the person, not to every workspace
+that happens to list their address. Every event goes to the system chain, where the user's own
+security page reads it. A successful sign-in is also recorded in the one workspace the session
+lands in, and a sign-out in the workspace the session was in, so a workspace's admins see who
+came and went there, and nothing of what the same person did elsewhere.
 """
 
 from typing import Any
@@ -10,14 +16,10 @@ from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.http import HttpRequest
 
-from huike.accounts.models import Membership, User
+from huike.accounts.client_ip import client_ip_address
+from huike.accounts.middleware import session_membership
+from huike.accounts.models import User
 from huike.core.audit import AuditAction, audit_record
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    return getattr(request, "axes_ip_address", None) or request.META.get("REMOTE_ADDR")
 
 
 def audit_sign_in_event(
@@ -27,35 +29,49 @@ def audit_sign_in_event(
     user: User | None,
     request: HttpRequest | None,
     data: dict[str, Any] | None = None,
+    workspace_id: int | None = None,
 ) -> None:
-    """Record in every workspace the user belongs to, or in the system chain for strangers."""
-    workspace_ids: list[int | None] = []
-    if user is not None:
-        workspace_ids = list(
-            Membership.objects.filter(user=user, is_active=True).values_list(
-                "workspace_id", flat=True
-            )
-        )
-    for workspace_id in workspace_ids or [None]:
+    """Record in the system chain, and also in `workspace_id` when one is given."""
+    ip_address = client_ip_address(request) if request is not None else None
+    for chain_workspace_id in [None] if workspace_id is None else [None, workspace_id]:
         audit_record(
-            workspace_id=workspace_id,
+            workspace_id=chain_workspace_id,
             action=action,
             actor_id=user.pk if user else None,
             actor_label=email,
-            ip_address=client_ip(request),
+            ip_address=ip_address,
             data=data,
         )
 
 
+def _session_workspace_id(request: HttpRequest, user: User) -> int | None:
+    session = getattr(request, "session", None)
+    if session is None:
+        return None
+    membership = session_membership(user=user, session=session)
+    return membership.workspace_id if membership is not None else None
+
+
 def _on_logged_in(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
     audit_sign_in_event(
-        action=AuditAction.LOGIN_SUCCEEDED, email=user.email, user=user, request=request
+        action=AuditAction.LOGIN_SUCCEEDED,
+        email=user.email,
+        user=user,
+        request=request,
+        workspace_id=_session_workspace_id(request, user),
     )
 
 
 def _on_logged_out(sender: Any, request: HttpRequest, user: User | None, **kwargs: Any) -> None:
+    # Sent before the session is flushed, so it still names the workspace it was in.
     if user is not None:
-        audit_sign_in_event(action=AuditAction.LOGOUT, email=user.email, user=user, request=request)
+        audit_sign_in_event(
+            action=AuditAction.LOGOUT,
+            email=user.email,
+            user=user,
+            request=request,
+            workspace_id=_session_workspace_id(request, user),
+        )
 
 
 def _on_login_failed(

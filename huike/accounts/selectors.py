@@ -178,8 +178,7 @@ class Dashboard:
     active_members: int
     teams: int
     active_api_keys: int
-    sign_ins: list[DailyCount]
-    failed_sign_ins_recent: int
+    sign_ins: list[DailyCount]  # successful sign-ins that landed in this workspace
     audit_entries_recent: int
 
     @property
@@ -206,6 +205,5 @@ def dashboard_figures(*, workspace: Workspace) -> Dashboard:
         teams=Team.objects.filter(workspace=workspace).count(),
         active_api_keys=ApiKey.objects.filter(workspace=workspace, revoked_at__isnull=True).count(),
         sign_ins=[DailyCount(day, per_day.get(day, 0)) for day in days],
-        failed_sign_ins_recent=entries.filter(action=AuditAction.LOGIN_FAILED).count(),
         audit_entries_recent=entries.count(),
     )

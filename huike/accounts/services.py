@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import secrets
 import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.auth.password_validation import validate_password
@@ -46,6 +48,17 @@ def _audit(
     )
 
 
+@contextmanager
+def _conflict_on_duplicate(error: ConflictError) -> Iterator[None]:
+    """The existence check before an insert can race; the unique constraint decides, and the
+    loser gets the same clear conflict instead of a database error."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        raise error from None
+
+
 def _validate_timezone(name: str) -> None:
     if name not in zoneinfo.available_timezones():
         raise InvalidInputError(_("Unknown time zone %(name)s.") % {"name": name}, field="timezone")
@@ -71,11 +84,33 @@ def role_sync_builtin(*, workspace: Workspace) -> list[Role]:
             values["name"],
             values["description"],
         ):
+            if not _created and role.permissions != permissions:
+                _audit(
+                    None,
+                    workspace,
+                    AuditAction.ROLE_UPDATED,
+                    AuditTarget("role", str(role.public_id)),
+                    {
+                        "added": sorted(set(permissions) - set(role.permissions)),
+                        "removed": sorted(set(role.permissions) - set(permissions)),
+                        "reason": "built-in role updated by a new version",
+                    },
+                )
             role.permissions = permissions
             role.name, role.description = values["name"], values["description"]
             role.save(update_fields=["permissions", "name", "description", "updated_at"])
         roles.append(role)
     return roles
+
+
+def role_sync_builtin_everywhere() -> int:
+    """After a migration: every workspace's built-in roles get the permissions that parts
+    added or removed in this version. Returns the number of workspaces checked."""
+    workspaces = list(Workspace.objects.order_by("pk"))
+    for workspace in workspaces:
+        with transaction.atomic():
+            role_sync_builtin(workspace=workspace)
+    return len(workspaces)
 
 
 def user_get_or_create(*, email: str, full_name: str = "", password: str | None = None) -> User:
@@ -110,12 +145,14 @@ def workspace_create(
     if slugify(slug) != slug or not slug:
         raise InvalidInputError(_("Use lower-case letters, digits and hyphens."), field="slug")
     _validate_timezone(timezone_name)
+    duplicate = ConflictError(
+        _("Workspace “%(slug)s” already exists.") % {"slug": slug}, field="slug"
+    )
     with transaction.atomic():
         if Workspace.objects.filter(slug=slug).exists():
-            raise ConflictError(
-                _("Workspace “%(slug)s” already exists.") % {"slug": slug}, field="slug"
-            )
-        workspace = Workspace.objects.create(slug=slug, name=name, timezone=timezone_name)
+            raise duplicate
+        with _conflict_on_duplicate(duplicate):
+            workspace = Workspace.objects.create(slug=slug, name=name, timezone=timezone_name)
         roles = {role.key: role for role in role_sync_builtin(workspace=workspace)}
         owner = user_get_or_create(email=owner_email, full_name=owner_name, password=owner_password)
         membership = Membership.objects.create(workspace=workspace, user=owner, role=roles[ADMIN])
@@ -215,18 +252,20 @@ def role_create(
     actor.require("roles.manage")
     key = key or _free_role_key(actor.workspace, name)
     cleaned = _clean_permissions(actor, permissions)
+    duplicate = ConflictError(
+        _("A role with key “%(key)s” already exists.") % {"key": key}, field="key"
+    )
     with transaction.atomic():
         if Role.objects.filter(workspace=actor.workspace, key=key).exists():
-            raise ConflictError(
-                _("A role with key “%(key)s” already exists.") % {"key": key}, field="key"
+            raise duplicate
+        with _conflict_on_duplicate(duplicate):
+            role = Role.objects.create(
+                workspace=actor.workspace,
+                key=key,
+                name=name,
+                description=description,
+                permissions=cleaned,
             )
-        role = Role.objects.create(
-            workspace=actor.workspace,
-            key=key,
-            name=name,
-            description=description,
-            permissions=cleaned,
-        )
         _audit(
             actor,
             actor.workspace,
@@ -278,7 +317,18 @@ def role_delete(*, actor: Actor, role: Role) -> None:
         if role.memberships.exists() or role.api_keys.filter(revoked_at__isnull=True).exists():
             raise ConflictError(_("The role is still given to members or API keys."))
         public_id = str(role.public_id)
-        role.api_keys.all().delete()
+        # Only revoked keys are left (checked above); they go with the role, each one on the
+        # record, since the log is where a key's history is looked up later.
+        revoked_keys = list(role.api_keys.order_by("pk"))
+        for revoked_key in revoked_keys:
+            _audit(
+                actor,
+                actor.workspace,
+                AuditAction.RECORD_DELETED,
+                AuditTarget("api_key", str(revoked_key.public_id)),
+                {"name": revoked_key.name, "prefix": revoked_key.prefix},
+            )
+        ApiKey.objects.filter(pk__in=[revoked_key.pk for revoked_key in revoked_keys]).delete()
         role.delete()
         _audit(
             actor,
@@ -290,6 +340,11 @@ def role_delete(*, actor: Actor, role: Role) -> None:
 
 
 # --- members --------------------------------------------------------------------------------
+def _lock_workspace(workspace: Workspace) -> None:
+    """Serialize changes whose checks span several rows of one workspace (admins, team tree)."""
+    Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").first()
+
+
 def _ensure_admin_remains(workspace: Workspace, leaving: Membership) -> None:
     admins = Membership.objects.filter(workspace=workspace, is_active=True, role__key=ADMIN)
     if leaving.role.key == ADMIN and not admins.exclude(pk=leaving.pk).exists():
@@ -339,9 +394,15 @@ def member_update(
     actor.require("members.manage")
     changed: dict[str, object] = {}
     with transaction.atomic():
-        membership = (
-            Membership.objects.select_for_update().select_related("role").get(pk=membership.pk)
+        # Changes to memberships are serialized per workspace, so two admins demoting each
+        # other at once cannot both pass the "one admin remains" check.
+        _lock_workspace(actor.workspace)
+        membership = Membership.objects.select_related("role", "user").get(
+            pk=membership.pk, workspace=actor.workspace
         )
+        # Nobody changes a member who holds permissions they lack themselves (a manager
+        # cannot demote, deactivate or re-activate an admin).
+        _ensure_can_grant(actor, membership.role)
         if (role is not None and role.key != ADMIN) or is_active is False:
             _ensure_admin_remains(actor.workspace, membership)
         if role is not None and role.pk != membership.role_id:
@@ -390,14 +451,19 @@ def team_create(
     for related in (parent, manager):
         if related is not None and related.workspace_id != actor.workspace.pk:
             raise InvalidInputError(_("Parent and manager must belong to this workspace."))
+    duplicate = ConflictError(
+        _("A team named “%(name)s” already exists.") % {"name": name}, field="name"
+    )
     with transaction.atomic():
+        _lock_workspace(actor.workspace)
+        if parent is not None:
+            parent = Team.objects.get(pk=parent.pk)  # its path as of now, under the lock
         if Team.objects.filter(workspace=actor.workspace, name=name).exists():
-            raise ConflictError(
-                _("A team named “%(name)s” already exists.") % {"name": name}, field="name"
+            raise duplicate
+        with _conflict_on_duplicate(duplicate):
+            team = Team.objects.create(
+                workspace=actor.workspace, name=name, parent=parent, manager=manager, path="/"
             )
-        team = Team.objects.create(
-            workspace=actor.workspace, name=name, parent=parent, manager=manager, path="/"
-        )
         team.path = _team_path(parent, team.pk)
         team.save(update_fields=["path"])
         _audit(
@@ -423,7 +489,14 @@ def team_update(
     """Rename, re-parent (moving the whole subtree) or change the manager of a team."""
     actor.require("teams.manage")
     with transaction.atomic():
-        team = Team.objects.select_for_update().get(pk=team.pk)
+        # The cycle check and the subtree paths read other teams: serialize tree changes per
+        # workspace and re-read everything inside the lock.
+        _lock_workspace(actor.workspace)
+        team = Team.objects.get(pk=team.pk, workspace=actor.workspace)
+        if parent is not None:
+            parent = Team.objects.filter(pk=parent.pk, workspace=actor.workspace).first()
+            if parent is None:
+                raise InvalidInputError(_("No such team."), field="parent")
         changed: dict[str, object] = {}
         if name is not None and name != team.name:
             if (

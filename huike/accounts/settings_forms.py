@@ -15,16 +15,19 @@ from django.db.models import QuerySet
 from django.forms.boundfield import BoundWidget
 from django.utils.translation import gettext_lazy as _
 
-from huike.accounts.auth_forms import QueuedEmailPasswordResetForm
-from huike.accounts.models import Membership, Role, Team, User, Workspace
+from huike.accounts.models import (
+    MAX_RATE_LIMIT_PER_MINUTE,
+    Membership,
+    Role,
+    Team,
+    Workspace,
+)
 from huike.core.errors import HuikeError
 from huike.core.permissions import all_permissions
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 # Suggestions only: any ISO 4217 code is accepted.
 COMMON_CURRENCIES = ("CNY", "HKD", "TWD", "USD", "EUR", "JPY", "GBP", "SGD", "KRW", "AUD")
-# Large enough for any sane integration, small enough that a typo cannot disable the limit.
-MAX_API_KEY_RATE_LIMIT = 100_000
 
 
 @functools.cache
@@ -149,21 +152,6 @@ class MemberChangeForm(forms.Form):
         self.fields["team"].queryset = _teams(workspace)  # type: ignore[attr-defined]
 
 
-class InvitationForm(QueuedEmailPasswordResetForm):
-    """Django's reset e-mail, sent to a member who has no password yet.
-
-    The stock form skips users without a usable password, which is exactly who is invited, so
-    this one sends to the invited user alone.
-    """
-
-    def __init__(self, user: User) -> None:
-        super().__init__(data={"email": user.email})
-        self.user = user
-
-    def get_users(self, email: str) -> list[User]:
-        return [self.user] if self.user.is_active else []
-
-
 # --- teams ----------------------------------------------------------------------------------
 class TeamForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
@@ -235,7 +223,7 @@ class ApiKeyForm(forms.Form):
         label=_("Requests per minute"),
         required=False,
         min_value=1,
-        max_value=MAX_API_KEY_RATE_LIMIT,
+        max_value=MAX_RATE_LIMIT_PER_MINUTE,
         help_text=_("Leave empty for the server's default limit."),
     )
 

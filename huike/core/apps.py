@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.utils.translation import gettext_lazy as _
 
 
@@ -6,3 +7,9 @@ class CoreConfig(AppConfig):
     name = "huike.core"
     label = "core"
     verbose_name = _("Core")
+
+    def ready(self) -> None:
+        from huike.core.checks import check_master_key_source, check_master_keys
+
+        checks.register(check_master_keys, checks.Tags.security)
+        checks.register(check_master_key_source, checks.Tags.security, deploy=True)

@@ -112,6 +112,8 @@ def audit_record(
     key = _chain_key(workspace_id)
     # Round-trip through JSON now so the stored value hashes exactly like the one we hash.
     clean_data: dict[str, Any] = json.loads(json.dumps(data or {}, default=str))
+    # Likewise the address: the field stores "" as NULL and IPv6 in its canonical form.
+    ip_address = AuditEntry._meta.get_field("ip_address").get_prep_value(ip_address or None)
     with transaction.atomic():
         chain, _created = AuditChain.objects.get_or_create(
             key=key, defaults={"workspace_id": workspace_id}
@@ -170,10 +172,13 @@ VERIFY_BATCH_SIZE = 2000  # keeps memory flat on chains of millions of entries
 
 def audit_verify_chain(chain: AuditChain) -> ChainReport:
     """Walk one chain in order; report the first entry whose link or content does not match."""
+    # Entries appended while we walk belong to a later check: stop at the head as read now,
+    # or a busy chain would look truncated.
+    chain = AuditChain.objects.get(pk=chain.pk)
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
-    entries = AuditEntry.objects.filter(chain=chain).order_by("seq")
+    entries = AuditEntry.objects.filter(chain=chain, seq__lte=chain.last_seq).order_by("seq")
     for entry in entries.iterator(chunk_size=VERIFY_BATCH_SIZE):
         checked += 1
         if entry.seq != expected_seq:

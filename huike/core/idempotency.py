@@ -5,14 +5,20 @@ principal, key) is what decides which of two racing requests runs, the other see
 still in progress (409). When the first one finishes its response is stored and replayed for
 every retry with the same body; a different body under the same key is a client bug (422).
 Server errors are not stored, so a retry after a 5xx runs again.
+
+An endpoint whose response carries a secret (a new API key) marks those fields with
+`idempotency_mark_secret`; they are stored, and so replayed, as null. The secret is then shown
+only once, and the table never holds one for the day records are kept.
 """
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,6 +34,8 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 STALE_IN_PROGRESS_AFTER = timedelta(minutes=10)
 MAX_KEY_LENGTH = 255  # IdempotencyRecord.key
 PURGE_BATCH_SIZE = 1000  # short deletes, so the purge never holds long locks
+# Where `idempotency_mark_secret` leaves the secret field names on the request.
+SECRET_FIELDS_ATTRIBUTE = "idempotency_secret_fields"
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,43 @@ def idempotency_request_hash(*, method: str, path: str, content_type: str, body:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def idempotency_mark_secret(request: HttpRequest, *fields: str) -> None:
+    """Top-level fields of this request's JSON response that must never be stored for replay."""
+    marked = getattr(request, SECRET_FIELDS_ATTRIBUTE, ())
+    setattr(request, SECRET_FIELDS_ATTRIBUTE, (*marked, *fields))
+
+
+def idempotency_secret_fields(request: HttpRequest) -> tuple[str, ...]:
+    """The fields `idempotency_mark_secret` marked on this request (none by default)."""
+    return tuple(getattr(request, SECRET_FIELDS_ATTRIBUTE, ()))
+
+
+def idempotency_redact(*, content_type: str, body: bytes, fields: Collection[str]) -> bytes | None:
+    """`body` with the top-level `fields` of its JSON object set to null, or None when a secret
+    may be in it but it is no JSON object (so it cannot be redacted and must not be stored)."""
+    if not fields:
+        return body
+    if not _is_json(content_type):
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    if not any(field in document for field in fields):
+        return body  # e.g. an error response: nothing secret in it
+    for field in fields:
+        if field in document:
+            document[field] = None
+    return json.dumps(document).encode()
 
 
 def idempotency_validate_key(key: str) -> None:
@@ -132,15 +177,24 @@ def idempotency_begin(
 
 
 def idempotency_complete(
-    record: IdempotencyRecord, *, status_code: int, content_type: str, body: bytes
+    record: IdempotencyRecord,
+    *,
+    status_code: int,
+    content_type: str,
+    body: bytes,
+    secret_fields: Collection[str] = (),
 ) -> None:
-    """Store the response for replay; a server error is dropped so a retry runs again."""
-    if status_code >= 500:
+    """Store the response for replay, its `secret_fields` as null; a server error is dropped
+    so a retry runs again."""
+    stored = idempotency_redact(content_type=content_type, body=body, fields=secret_fields)
+    if status_code >= 500 or stored is None:
+        # A response that cannot be redacted is not kept either: better that a retry runs
+        # again than that a secret sits in the table.
         idempotency_abandon(record)
         return
     record.status_code = status_code
     record.content_type = content_type[:128]
-    record.body = body
+    record.body = stored
     record.save(update_fields=["status_code", "content_type", "body"])
 
 

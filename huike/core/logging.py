@@ -46,3 +46,19 @@ structlog.configure(
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
     return logger
+
+
+class RedactSecretPaths(logging.Filter):
+    """Django itself logs request paths ("Not Found: /account/reset/<uid>/<token>/…"); the
+    secret segments are removed from every string argument before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from huike.core.middleware import loggable_path
+
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                loggable_path(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = loggable_path(record.msg)
+        return True

@@ -4,12 +4,18 @@ from collections.abc import Callable
 
 
 def mask_phone(value: str) -> str:
+    """Show at most the first three and the last four digits, and never more than half of
+    them: 138****5678, but 12****78 for a short number."""
     digits = value.strip()
-    if len(digits) <= 4:
-        return "*" * len(digits)
-    if len(digits) < 8:
-        return "*" * (len(digits) - 2) + digits[-2:]
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+    length = len(digits)
+    if length <= 4:
+        return "*" * length
+    keep_end = min(4, length // 4)
+    keep_start = min(3, length // 2 - keep_end)
+    if length >= 11:
+        keep_start, keep_end = 3, 4
+    hidden = length - keep_start - keep_end
+    return digits[:keep_start] + "*" * hidden + digits[length - keep_end :]
 
 
 def mask_email(value: str) -> str:

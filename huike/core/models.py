@@ -119,3 +119,41 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker_id} @ {self.last_seen_at.isoformat()}"
+
+
+class DataKey(models.Model):
+    """One version of a workspace's data key for one purpose, stored only wrapped.
+
+    The 32-byte key is random; `wrapped_key` is nonce + AES-256-GCM of it under the master key
+    named by `master_key_id`, with the workspace, purpose and version as associated data, so a
+    wrapped key copied to another workspace or version does not unwrap. Rows are never deleted
+    by rotation: a retired version no longer encrypts but still decrypts (see huike.core.crypto).
+    """
+
+    class Purpose(models.TextChoices):
+        ENCRYPTION = "encryption", _("encryption")
+        INDEX = "index", _("blind index")
+
+    # Deleting a workspace deletes its keys, which makes any copy of its encrypted data
+    # (backups included) unreadable: crypto-shredding.
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    version = models.PositiveIntegerField()
+    wrapped_key = models.BinaryField()
+    master_key_id = models.CharField(max_length=16)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # The unique constraint's index (workspace, purpose, version) also serves every lookup
+        # of a workspace's keys, newest first; no second index is needed.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "purpose", "version"], name="data_key_unique_version"
+            )
+        ]
+        verbose_name = _("data key")
+        verbose_name_plural = _("data keys")
+
+    def __str__(self) -> str:
+        return f"{self.purpose} v{self.version} (workspace {self.workspace_id})"

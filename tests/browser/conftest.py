@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support import skip_unless_required
+
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make to set
 # up data are still plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -33,9 +35,7 @@ def chromium_path() -> str | None:
 def browser() -> Iterator[object]:
     path = chromium_path()
     if path is None:
-        if os.environ.get("HUIKE_REQUIRE_ALL") == "1":
-            pytest.fail("Chromium is required (HUIKE_REQUIRE_ALL=1) but was not found")
-        pytest.skip("no Chromium found; install Debian's chromium or set HUIKE_CHROMIUM")
+        skip_unless_required("no Chromium found; install Debian's chromium or set HUIKE_CHROMIUM")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -5,6 +5,7 @@ import uuid
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -14,16 +15,13 @@ from huike.accounts.settings_forms import ApiKeyForm, add_service_error
 from huike.accounts.settings_views.common import settings_page, settings_template
 from huike.core.errors import ConflictError, InvalidInputError
 
-# The plaintext of a new API key waits here between the POST that made it and the one page
-# view that shows it; reading it removes it, so it is shown exactly once.
-SESSION_NEW_API_KEY = "huike_new_api_key"
-
 
 @settings_page
 @require_http_methods(["GET", "POST"])
 def settings_api_keys(request: HttpRequest, actor: Actor) -> HttpResponse:
     actor.require("api_keys.manage")
     form = ApiKeyForm(request.POST if request.method == "POST" else None, workspace=actor.workspace)
+    new_key: dict[str, str] | None = None
     if request.method == "POST" and form.is_valid():
         try:
             issued = services.api_key_create(
@@ -36,17 +34,14 @@ def settings_api_keys(request: HttpRequest, actor: Actor) -> HttpResponse:
         except (InvalidInputError, ConflictError) as error:
             add_service_error(form, error)
         else:
-            request.session[SESSION_NEW_API_KEY] = {
-                "public_id": str(issued.api_key.public_id),
-                "name": issued.api_key.name,
-                "plaintext": issued.plaintext,
-            }
+            # The plaintext is shown in this response only: not parked in the (database)
+            # session for a redirect, and the page is not cached anywhere.
+            new_key = {"name": issued.api_key.name, "plaintext": issued.plaintext}
+            form = ApiKeyForm(workspace=actor.workspace)
             messages.success(
                 request, _("API key %(name)s created.") % {"name": issued.api_key.name}
             )
-            return redirect("accounts:settings_api_keys")
-    new_key = request.session.pop(SESSION_NEW_API_KEY, None)
-    return render(
+    response = render(
         request,
         settings_template("api_keys.html"),
         {
@@ -55,6 +50,9 @@ def settings_api_keys(request: HttpRequest, actor: Actor) -> HttpResponse:
             "new_key": new_key,
         },
     )
+    if new_key is not None:
+        add_never_cache_headers(response)
+    return response
 
 
 @settings_page

@@ -3,11 +3,11 @@ deactivating or reactivating a member."""
 
 import uuid
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -16,35 +16,31 @@ from huike.accounts import selectors, services
 from huike.accounts.access import Actor, access_membership
 from huike.accounts.models import User
 from huike.accounts.settings_forms import (
-    InvitationForm,
     MemberAddForm,
     MemberChangeForm,
     MemberFilterForm,
     add_service_error,
 )
 from huike.accounts.settings_views.common import settings_page, settings_template
+from huike.accounts.tasks import ACCOUNT_LINK_INVITATION, deliver_account_link
 from huike.core.errors import ConflictError, InvalidInputError
+from huike.core.tasks import enqueue_on_commit
 
 MEMBERS_PER_PAGE = 50
-INVITATION_SUBJECT_TEMPLATE = "accounts/email/invitation_subject.txt"
-INVITATION_TEMPLATE = "accounts/email/invitation.txt"
 # The filter form's status choice, as the selector's is_active (absent: any status).
 IS_ACTIVE_BY_STATUS: dict[str, bool] = {"active": True, "inactive": False}
 
 
 def _send_invitation(request: HttpRequest, actor: Actor, user: User) -> None:
-    form = InvitationForm(user)
-    if form.is_valid():
-        form.save(
-            request=request,
-            use_https=request.is_secure(),
-            subject_template_name=INVITATION_SUBJECT_TEMPLATE,
-            email_template_name=INVITATION_TEMPLATE,
-            extra_email_context={
-                "workspace_name": actor.workspace.name,
-                "inviter": actor.label,
-                "password_reset_hours": str(max(1, settings.PASSWORD_RESET_TIMEOUT // 3600)),
-            },
+    # The task makes the link itself: no token in the queue, no Host header in the link.
+    if user.is_active:
+        enqueue_on_commit(
+            deliver_account_link,
+            user_id=user.pk,
+            kind=ACCOUNT_LINK_INVITATION,
+            language=translation.get_language() or "",
+            workspace_name=actor.workspace.name,
+            inviter=actor.label,
         )
 
 

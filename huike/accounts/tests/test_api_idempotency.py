@@ -217,3 +217,47 @@ def test_overlong_key_is_422(admin_key: tuple[ApiKey, Client], workspace: Worksp
     assert response.status_code == 422
     assert json.loads(response.content)["errors"][0]["field"] == "Idempotency-Key"
     assert Team.objects.filter(workspace=workspace).count() == 0
+
+
+def test_retried_key_creation_replays_without_the_secret(
+    admin_key: tuple[ApiKey, Client], workspace: Workspace
+) -> None:
+    _, client = admin_key
+    read_only = Role.objects.get(workspace=workspace, key="read_only")
+    body = {"name": "BI export", "role": str(read_only.public_id)}
+    # when a key is created with an Idempotency-Key, and the request is retried
+    first = _post(client, "new-key", body, url="/api/v1/api-keys")
+    second = _post(client, "new-key", body, url="/api/v1/api-keys")
+    # then the first response has the secret, which authenticates
+    assert first.status_code == 201
+    plaintext = json.loads(first.content)["key"]
+    assert plaintext.startswith("hk_")
+    new_key = Client(headers={"Authorization": f"Bearer {plaintext}"})
+    assert new_key.get("/api/v1/workspace").status_code == 200
+    # and the stored response has it as null, nowhere else
+    record = IdempotencyRecord.objects.get(key="new-key")
+    stored = json.loads(bytes(record.body))
+    assert stored["key"] is None
+    assert plaintext.encode() not in bytes(record.body)
+    # and the retry replays that: the same key, without the secret
+    assert second.status_code == 201
+    assert second["Idempotent-Replayed"] == "true"
+    replayed = json.loads(second.content)
+    assert replayed["key"] is None
+    assert replayed == {**json.loads(first.content), "key": None}
+    assert ApiKey.objects.filter(workspace=workspace, name="BI export").count() == 1
+
+
+def test_refused_key_creation_is_replayed_as_it_was(
+    admin_key: tuple[ApiKey, Client], workspace: Workspace, other_workspace: Workspace
+) -> None:
+    # An error response has no secret in it: it is stored and replayed unchanged.
+    _, client = admin_key
+    foreign = Role.objects.get(workspace=other_workspace, key="read_only")
+    body = {"name": "x", "role": str(foreign.public_id)}
+    first = _post(client, "bad-key", body, url="/api/v1/api-keys")
+    second = _post(client, "bad-key", body, url="/api/v1/api-keys")
+    assert first.status_code == second.status_code == 422
+    assert second.content == first.content
+    assert second["Idempotent-Replayed"] == "true"
+    assert ApiKey.objects.filter(workspace=workspace).count() == 1

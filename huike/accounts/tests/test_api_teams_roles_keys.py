@@ -6,57 +6,21 @@ role lacks the permission, and invisible (404, nothing changed) from another wor
 
 from typing import Any
 
-import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from huike.accounts.access import Actor
 from huike.accounts.models import ApiKey, Membership, Role, Team, Workspace
 from huike.accounts.services import api_key_create, role_create, team_create
+from huike.accounts.tests import api_support
+from huike.accounts.tests.api_support import EN, JSON, audited, builtin_role, key_client
 from huike.core.audit import AuditAction
 from huike.core.models import AuditEntry
 from huike.core.permissions import all_permissions
 
-JSON = "application/json"
-EN = {"Accept-Language": "en"}  # details are translated; assertions on text ask for English
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits() -> None:
-    cache.clear()
-
-
-def _key_client(workspace: Workspace, role_key: str = "admin") -> Client:
-    issued = api_key_create(
-        actor=None,
-        workspace=workspace,
-        name=f"{role_key} key",
-        role=Role.objects.get(workspace=workspace, key=role_key),
-    )
-    return Client(headers={"Authorization": f"Bearer {issued.plaintext}", **EN})
-
-
-@pytest.fixture
-def admin(owner: Membership) -> Client:
-    """An admin key of Acme."""
-    return _key_client(owner.workspace)
-
-
-@pytest.fixture
-def team(owner_actor: Actor) -> Team:
-    return team_create(actor=owner_actor, name="North")
-
-
-def _role(workspace: Workspace, key: str) -> Role:
-    return Role.objects.get(workspace=workspace, key=key)
-
-
-def _audited(action: str, workspace: Workspace) -> list[dict[str, Any]]:
-    return list(
-        AuditEntry.objects.filter(workspace=workspace, action=action)
-        .order_by("seq")
-        .values_list("data", flat=True)
-    )
+# Shared fixtures (fresh_rate_limits is autouse), registered in this module by name.
+admin = api_support.admin
+team = api_support.team
+fresh_rate_limits = api_support.fresh_rate_limits
 
 
 def _walk(client: Client, path: str, limit: int) -> list[list[dict[str, Any]]]:
@@ -157,7 +121,7 @@ def test_admin_deletes_team(admin: Client, team: Team) -> None:
     assert response.status_code == 204
     assert response.content == b""
     assert not Team.objects.filter(pk=team.pk).exists()
-    assert _audited(AuditAction.TEAM_DELETED, team.workspace) == [{"name": "North"}]
+    assert audited(AuditAction.TEAM_DELETED, team.workspace) == [{"name": "North"}]
 
 
 def test_team_with_sub_teams_cannot_be_deleted(
@@ -253,7 +217,7 @@ def test_role_in_use_cannot_be_deleted(
 
 
 def test_builtin_role_cannot_be_changed_or_deleted(admin: Client, owner: Membership) -> None:
-    sales = _role(owner.workspace, "sales")
+    sales = builtin_role(owner.workspace, "sales")
     before = list(sales.permissions)
     changed = admin.patch(f"/api/v1/roles/{sales.public_id}", {"permissions": []}, JSON)
     deleted = admin.delete(f"/api/v1/roles/{sales.public_id}")
@@ -306,7 +270,7 @@ def test_permissions_lists_the_registry(member_client: Client) -> None:
 
 # --- API keys -------------------------------------------------------------------------------
 def test_admin_creates_a_key_shown_once(admin: Client, owner: Membership) -> None:
-    read_only = _role(owner.workspace, "read_only")
+    read_only = builtin_role(owner.workspace, "read_only")
     # when the admin issues a key
     response = admin.post(
         "/api/v1/api-keys",
@@ -330,13 +294,13 @@ def test_admin_creates_a_key_shown_once(admin: Client, owner: Membership) -> Non
     listed = admin.get("/api/v1/api-keys").json()["items"]
     assert "key" not in listed[0]
     assert body["key"] not in str(listed)
-    assert _audited(AuditAction.API_KEY_CREATED, owner.workspace)[-1]["name"] == "BI export"
+    assert audited(AuditAction.API_KEY_CREATED, owner.workspace)[-1]["name"] == "BI export"
 
 
 def test_key_made_by_a_member_names_them(owner_client: Client, owner: Membership) -> None:
     response = owner_client.post(
         "/api/v1/api-keys",
-        {"name": "mine", "role": str(_role(owner.workspace, "read_only").public_id)},
+        {"name": "mine", "role": str(builtin_role(owner.workspace, "read_only").public_id)},
         JSON,
     )
     assert response.status_code == 201
@@ -349,7 +313,10 @@ def test_key_made_by_a_member_names_them(owner_client: Client, owner: Membership
 
 def test_admin_revokes_a_key(admin: Client, owner: Membership) -> None:
     issued = api_key_create(
-        actor=None, workspace=owner.workspace, name="old", role=_role(owner.workspace, "admin")
+        actor=None,
+        workspace=owner.workspace,
+        name="old",
+        role=builtin_role(owner.workspace, "admin"),
     )
     victim = Client(headers={"Authorization": f"Bearer {issued.plaintext}"})
     response = admin.post(f"/api/v1/api-keys/{issued.api_key.public_id}/revoke")
@@ -359,7 +326,7 @@ def test_admin_revokes_a_key(admin: Client, owner: Membership) -> None:
     assert victim.get("/api/v1/workspace").status_code == 401
     again = admin.post(f"/api/v1/api-keys/{issued.api_key.public_id}/revoke")
     assert again.status_code == 200
-    assert len(_audited(AuditAction.API_KEY_REVOKED, owner.workspace)) == 1
+    assert len(audited(AuditAction.API_KEY_REVOKED, owner.workspace)) == 1
 
 
 def test_rate_limit_of_a_new_key_must_be_positive(admin: Client, owner: Membership) -> None:
@@ -367,7 +334,7 @@ def test_rate_limit_of_a_new_key_must_be_positive(admin: Client, owner: Membersh
         "/api/v1/api-keys",
         {
             "name": "x",
-            "role": str(_role(owner.workspace, "admin").public_id),
+            "role": str(builtin_role(owner.workspace, "admin").public_id),
             "rate_limit_per_minute": 0,
         },
         JSON,
@@ -381,7 +348,10 @@ def test_member_without_api_keys_manage_cannot_touch_keys(
     member_client: Client, member: Membership
 ) -> None:
     issued = api_key_create(
-        actor=None, workspace=member.workspace, name="ci", role=_role(member.workspace, "admin")
+        actor=None,
+        workspace=member.workspace,
+        name="ci",
+        role=builtin_role(member.workspace, "admin"),
     )
     listed = member_client.get("/api/v1/api-keys")
     created = member_client.post(
@@ -396,7 +366,10 @@ def test_member_without_api_keys_manage_cannot_touch_keys(
 
 def test_outsider_cannot_see_or_revoke_keys(outsider_client: Client, owner: Membership) -> None:
     issued = api_key_create(
-        actor=None, workspace=owner.workspace, name="ci", role=_role(owner.workspace, "admin")
+        actor=None,
+        workspace=owner.workspace,
+        name="ci",
+        role=builtin_role(owner.workspace, "admin"),
     )
     revoked = outsider_client.post(f"/api/v1/api-keys/{issued.api_key.public_id}/revoke")
     listed = outsider_client.get("/api/v1/api-keys").json()["items"]
@@ -404,3 +377,144 @@ def test_outsider_cannot_see_or_revoke_keys(outsider_client: Client, owner: Memb
     assert listed == []
     issued.api_key.refresh_from_db()
     assert issued.api_key.revoked_at is None
+
+
+def test_key_keeper_creates_a_key_with_a_narrower_role_but_not_a_wider_one(
+    owner_actor: Actor, owner: Membership
+) -> None:
+    # given a key whose role may manage keys and see the dashboard, and nothing else
+    role_create(
+        actor=owner_actor,
+        name="Key keeper",
+        key="key_keeper",
+        permissions=["api_keys.manage", "dashboard.view"],
+    )
+    dashboard = role_create(
+        actor=owner_actor, name="Dashboard", key="dashboard", permissions=["dashboard.view"]
+    )
+    keeper = key_client(owner.workspace, "key_keeper")
+    # when it issues a key with a role within its own permissions, and one beyond them
+    narrower = keeper.post(
+        "/api/v1/api-keys", {"name": "wallboard", "role": str(dashboard.public_id)}, JSON
+    )
+    wider = keeper.post(
+        "/api/v1/api-keys",
+        {"name": "takeover", "role": str(builtin_role(owner.workspace, "admin").public_id)},
+        JSON,
+    )
+    # then naming the role needs no roles.manage, while granting it still needs its permissions
+    assert narrower.status_code == 201
+    assert narrower.json()["role"] == {
+        "id": str(dashboard.public_id),
+        "key": "dashboard",
+        "name": "Dashboard",
+    }
+    assert wider.status_code == 403
+    assert wider.json()["errors"] == [
+        {"field": "role", "message": "You cannot grant a role with permissions you do not have."}
+    ]
+    assert sorted(
+        ApiKey.objects.filter(workspace=owner.workspace).values_list("name", flat=True)
+    ) == [
+        "key_keeper key",
+        "wallboard",
+    ]
+
+
+def test_role_of_another_workspace_for_a_new_key_is_a_bad_field(
+    admin: Client, owner: Membership, other_workspace: Workspace
+) -> None:
+    foreign_role = builtin_role(other_workspace, "read_only")
+    response = admin.post(
+        "/api/v1/api-keys", {"name": "x", "role": str(foreign_role.public_id)}, JSON
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "role", "message": "No such role."}]
+    assert ApiKey.objects.filter(workspace=owner.workspace).count() == 1
+    assert ApiKey.objects.filter(workspace=other_workspace).count() == 0
+
+
+def test_team_manager_without_members_view_names_parent_and_manager(
+    owner_actor: Actor, owner: Membership, team: Team
+) -> None:
+    # given a key whose role may manage teams but not see the member list
+    role_create(actor=owner_actor, name="Organiser", key="organiser", permissions=["teams.manage"])
+    organiser = key_client(owner.workspace, "organiser")
+    # when it creates a team under North, managed by the owner
+    response = organiser.post(
+        "/api/v1/teams",
+        {"name": "North East", "parent": str(team.public_id), "manager": str(owner.public_id)},
+        JSON,
+    )
+    # then both references are found
+    assert response.status_code == 201
+    created = Team.objects.get(workspace=owner.workspace, name="North East")
+    assert (created.parent, created.manager) == (team, owner)
+
+
+def test_parent_or_manager_of_another_workspace_is_a_bad_field(
+    admin: Client, owner: Membership, outsider: Membership, outsider_actor: Actor
+) -> None:
+    foreign_team = team_create(actor=outsider_actor, name="Globex team")
+    with_parent = admin.post(
+        "/api/v1/teams", {"name": "A", "parent": str(foreign_team.public_id)}, JSON
+    )
+    with_manager = admin.post(
+        "/api/v1/teams", {"name": "B", "manager": str(outsider.public_id)}, JSON
+    )
+    assert with_parent.status_code == with_manager.status_code == 422
+    assert with_parent.json()["errors"] == [{"field": "parent", "message": "No such team."}]
+    assert with_manager.json()["errors"] == [{"field": "manager", "message": "No such member."}]
+    assert not Team.objects.filter(workspace=owner.workspace).exists()
+
+
+def test_deleting_a_role_audits_each_revoked_key_deleted_with_it(
+    admin: Client, owner_actor: Actor, owner: Membership
+) -> None:
+    # given a custom role whose two keys were revoked
+    role = role_create(actor=owner_actor, name="Old sync", permissions=["dashboard.view"])
+    issued = [
+        api_key_create(actor=owner_actor, workspace=owner.workspace, name=name, role=role)
+        for name in ("ERP", "BI")
+    ]
+    for one in issued:
+        admin.post(f"/api/v1/api-keys/{one.api_key.public_id}/revoke")
+    # when the role is deleted
+    response = admin.delete(f"/api/v1/roles/{role.public_id}")
+    # then the keys went with it, each one on the record before the role
+    assert response.status_code == 204
+    assert not ApiKey.objects.filter(role_id=role.pk).exists()
+    entries = list(
+        AuditEntry.objects.filter(
+            workspace=owner.workspace,
+            action__in=[AuditAction.RECORD_DELETED, AuditAction.ROLE_DELETED],
+        )
+        .order_by("seq")
+        .values_list("action", "target_type", "target_id", "data")
+    )
+    assert entries == [
+        (
+            AuditAction.RECORD_DELETED,
+            "api_key",
+            str(issued[0].api_key.public_id),
+            {"name": "ERP", "prefix": issued[0].api_key.prefix},
+        ),
+        (
+            AuditAction.RECORD_DELETED,
+            "api_key",
+            str(issued[1].api_key.public_id),
+            {"name": "BI", "prefix": issued[1].api_key.prefix},
+        ),
+        (AuditAction.ROLE_DELETED, "role", str(role.public_id), {"key": "old_sync"}),
+    ]
+
+
+def test_role_with_an_active_key_is_not_deleted_and_nothing_is_audited(
+    admin: Client, owner_actor: Actor, owner: Membership
+) -> None:
+    role = role_create(actor=owner_actor, name="Live sync", permissions=["dashboard.view"])
+    issued = api_key_create(actor=owner_actor, workspace=owner.workspace, name="ERP", role=role)
+    response = admin.delete(f"/api/v1/roles/{role.public_id}")
+    assert response.status_code == 409
+    assert ApiKey.objects.filter(pk=issued.api_key.pk, revoked_at__isnull=True).exists()
+    assert audited(AuditAction.RECORD_DELETED, owner.workspace) == []

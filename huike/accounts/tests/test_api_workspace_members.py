@@ -7,57 +7,21 @@ role lacks the permission, and invisible (404, nothing changed) from another wor
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from huike.accounts.access import Actor
-from huike.accounts.models import Membership, Role, Team, Workspace
-from huike.accounts.services import api_key_create, team_create, workspace_create
+from huike.accounts.models import Membership, Team, Workspace
+from huike.accounts.services import role_create, team_create, workspace_create
+from huike.accounts.tests import api_support
+from huike.accounts.tests.api_support import JSON, audited, builtin_role, key_client
 from huike.core.audit import AuditAction
-from huike.core.models import AuditEntry
 
-JSON = "application/json"
-EN = {"Accept-Language": "en"}  # details are translated; assertions on text ask for English
 MakeMember = Callable[..., Membership]
 
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits() -> None:
-    cache.clear()
-
-
-def _key_client(workspace: Workspace, role_key: str = "admin") -> Client:
-    issued = api_key_create(
-        actor=None,
-        workspace=workspace,
-        name=f"{role_key} key",
-        role=Role.objects.get(workspace=workspace, key=role_key),
-    )
-    return Client(headers={"Authorization": f"Bearer {issued.plaintext}", **EN})
-
-
-@pytest.fixture
-def admin(owner: Membership) -> Client:
-    """An admin key of Acme."""
-    return _key_client(owner.workspace)
-
-
-@pytest.fixture
-def team(owner_actor: Actor) -> Team:
-    return team_create(actor=owner_actor, name="North")
-
-
-def _role(workspace: Workspace, key: str) -> Role:
-    return Role.objects.get(workspace=workspace, key=key)
-
-
-def _audited(action: str, workspace: Workspace) -> list[dict[str, Any]]:
-    return list(
-        AuditEntry.objects.filter(workspace=workspace, action=action)
-        .order_by("seq")
-        .values_list("data", flat=True)
-    )
+# Shared fixtures (fresh_rate_limits is autouse), registered in this module by name.
+admin = api_support.admin
+team = api_support.team
+fresh_rate_limits = api_support.fresh_rate_limits
 
 
 # --- workspace ------------------------------------------------------------------------------
@@ -97,7 +61,7 @@ def test_admin_updates_workspace_settings(admin: Client, owner: Membership) -> N
     )
     assert workspace.require_two_factor is True
     assert response.json()["name"] == "Acme Ltd"
-    assert _audited(AuditAction.WORKSPACE_UPDATED, workspace) == [
+    assert audited(AuditAction.WORKSPACE_UPDATED, workspace) == [
         {
             "name": "Acme Ltd",
             "timezone": "Europe/Berlin",
@@ -124,7 +88,7 @@ def test_member_without_workspace_manage_cannot_change_workspace(
     response = member_client.patch("/api/v1/workspace", {"name": "Mine now"}, JSON)
     assert response.status_code == 403
     assert Workspace.objects.get(pk=member.workspace.pk).name == "Acme"
-    assert _audited(AuditAction.WORKSPACE_UPDATED, member.workspace) == []
+    assert audited(AuditAction.WORKSPACE_UPDATED, member.workspace) == []
 
 
 def test_workspace_currency_must_be_three_capitals(admin: Client, owner: Membership) -> None:
@@ -146,7 +110,7 @@ def test_workspaces_lists_the_users_active_memberships(
     Membership.objects.filter(pk=gone.pk).update(is_active=False)
     # when they list their workspaces, and an Acme key does too
     mine = owner_client.get("/api/v1/workspaces").json()
-    keys = _key_client(owner.workspace).get("/api/v1/workspaces").json()
+    keys = key_client(owner.workspace).get("/api/v1/workspaces").json()
     # then the session sees both active ones, the key only its own
     assert [item["slug"] for item in mine["items"]] == ["acme", "globex"]
     assert mine["next"] is None
@@ -212,7 +176,7 @@ def test_manager_reads_members_but_cannot_add_them(
     listed = client.get("/api/v1/members")
     added = client.post(
         "/api/v1/members",
-        {"email": "new@acme.test", "role": str(_role(owner.workspace, "sales").public_id)},
+        {"email": "new@acme.test", "role": str(builtin_role(owner.workspace, "sales").public_id)},
         JSON,
     )
     # then reading works and adding is refused, adding nobody
@@ -223,7 +187,7 @@ def test_manager_reads_members_but_cannot_add_them(
 
 
 def test_admin_adds_member(admin: Client, owner: Membership, team: Team) -> None:
-    sales = _role(owner.workspace, "sales")
+    sales = builtin_role(owner.workspace, "sales")
     # when the admin adds a person with a role and a team
     response = admin.post(
         "/api/v1/members",
@@ -246,7 +210,7 @@ def test_admin_adds_member(admin: Client, owner: Membership, team: Team) -> None
     assert body["role"]["key"] == "sales"
     assert body["team"] == {"id": str(team.public_id), "name": "North"}
     assert (membership.role, membership.team) == (sales, team)
-    assert _audited(AuditAction.MEMBER_ADDED, owner.workspace)[-1] == {
+    assert audited(AuditAction.MEMBER_ADDED, owner.workspace)[-1] == {
         "email": "new.person@acme.test",
         "role": "sales",
         "team": "North",
@@ -257,9 +221,9 @@ def test_role_or_team_of_another_workspace_is_a_bad_field(
     admin: Client, owner: Membership, other_workspace: Workspace, outsider_actor: Actor
 ) -> None:
     # given ids of Globex's role and team
-    foreign_role = _role(other_workspace, "sales")
+    foreign_role = builtin_role(other_workspace, "sales")
     foreign_team = team_create(actor=outsider_actor, name="Globex team")
-    sales = _role(owner.workspace, "sales")
+    sales = builtin_role(owner.workspace, "sales")
     # when Acme's admin uses them
     with_role = admin.post(
         "/api/v1/members", {"email": "a@acme.test", "role": str(foreign_role.public_id)}, JSON
@@ -287,7 +251,7 @@ def test_adding_an_existing_member_conflicts(admin: Client, member: Membership) 
 def test_admin_changes_role_and_team_then_removes_the_team(
     admin: Client, member: Membership, team: Team
 ) -> None:
-    manager = _role(member.workspace, "manager")
+    manager = builtin_role(member.workspace, "manager")
     changed = admin.patch(
         f"/api/v1/members/{member.public_id}",
         {"role": str(manager.public_id), "team": str(team.public_id)},
@@ -309,13 +273,13 @@ def test_admin_deactivates_member(admin: Client, member: Membership) -> None:
     assert response.json()["is_active"] is False
     member.refresh_from_db()
     assert member.is_active is False
-    assert _audited(AuditAction.MEMBER_REMOVED, member.workspace) == [
+    assert audited(AuditAction.MEMBER_REMOVED, member.workspace) == [
         {"email": "member@acme.test", "is_active": False}
     ]
 
 
 def test_last_admin_cannot_be_demoted(admin: Client, owner: Membership) -> None:
-    sales = _role(owner.workspace, "sales")
+    sales = builtin_role(owner.workspace, "sales")
     response = admin.patch(
         f"/api/v1/members/{owner.public_id}", {"role": str(sales.public_id)}, JSON
     )
@@ -325,7 +289,7 @@ def test_last_admin_cannot_be_demoted(admin: Client, owner: Membership) -> None:
 
 
 def test_member_cannot_promote_themselves(member_client: Client, member: Membership) -> None:
-    admin_role = _role(member.workspace, "admin")
+    admin_role = builtin_role(member.workspace, "admin")
     response = member_client.patch(
         f"/api/v1/members/{member.public_id}", {"role": str(admin_role.public_id)}, JSON
     )
@@ -344,3 +308,29 @@ def test_outsider_cannot_read_or_change_members(
     assert (read.status_code, changed.status_code) == (404, 404)
     member.refresh_from_db()
     assert member.is_active is True
+
+
+def test_recruiter_without_members_view_names_role_and_team(
+    owner_actor: Actor, owner: Membership, team: Team
+) -> None:
+    # given a key whose role may manage members but neither see teams nor manage roles
+    role_create(
+        actor=owner_actor,
+        name="Recruiter",
+        key="recruiter",
+        permissions=["members.manage", "dashboard.view"],
+    )
+    dashboard = role_create(
+        actor=owner_actor, name="Dashboard", key="dashboard", permissions=["dashboard.view"]
+    )
+    recruiter = key_client(owner.workspace, "recruiter")
+    # when it adds someone with a role within its permissions, in the North team
+    response = recruiter.post(
+        "/api/v1/members",
+        {"email": "new@acme.test", "role": str(dashboard.public_id), "team": str(team.public_id)},
+        JSON,
+    )
+    # then the role and team it named are found and given
+    assert response.status_code == 201
+    membership = Membership.objects.get(workspace=owner.workspace, user__email="new@acme.test")
+    assert (membership.role, membership.team) == (dashboard, team)

@@ -1,6 +1,7 @@
 """Workspaces that require two-factor sign-in (WorkspaceMiddleware + the setup page)."""
 
 import base64
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -33,7 +34,9 @@ def strict_workspace(workspace: Workspace) -> Workspace:
         ("get", "/"),
         ("get", "/settings/members/"),
         ("get", "/no-such-page/"),
-        ("post", "/workspace/switch/"),
+        ("get", "/api/"),
+        ("get", "/api/v2/members"),
+        ("get", "/api/v1.evil/"),
     ],
 )
 def test_member_without_device_is_sent_to_setup_from_every_page(
@@ -45,6 +48,57 @@ def test_member_without_device_is_sent_to_setup_from_every_page(
     # then they are sent to the setup page
     assert response.status_code == 302
     assert response["Location"] == SETUP
+
+
+def test_member_without_device_can_switch_to_a_workspace_without_the_requirement(
+    strict_workspace: Workspace,
+    other_workspace: Workspace,
+    member: Membership,
+    member_client: Client,
+    make_member: Any,
+) -> None:
+    # given a member of the strict Acme, without an app, who also belongs to Globex
+    make_member("member@acme.test", "sales", other_workspace)
+    assert member_client.get("/")["Location"] == SETUP
+    # when they use the workspace switcher
+    response = member_client.post(
+        "/workspace/switch/", {"workspace": str(other_workspace.public_id)}
+    )
+    # then they move to Globex, whose pages open
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    page = member_client.get("/")
+    assert page.status_code == 200
+    assert page.context["current_workspace"] == other_workspace
+
+
+def test_switching_into_a_strict_workspace_still_leads_to_setup(
+    strict_workspace: Workspace,
+    other_workspace: Workspace,
+    member_client: Client,
+    make_member: Any,
+) -> None:
+    # given a member of Acme (strict) and Globex who is acting in Globex
+    make_member("member@acme.test", "sales", other_workspace)
+    member_client.post("/workspace/switch/", {"workspace": str(other_workspace.public_id)})
+    assert member_client.get("/").status_code == 200
+    # when they switch back to Acme
+    member_client.post("/workspace/switch/", {"workspace": str(strict_workspace.public_id)})
+    # then Acme's pages send them to set up two-factor sign-in
+    assert member_client.get("/")["Location"] == SETUP
+
+
+def test_api_answers_a_session_of_a_strict_workspace_itself(
+    strict_workspace: Workspace, member_client: Client
+) -> None:
+    # when a member without two-factor sign-in calls the API with their session
+    response = member_client.get("/api/v1/members")
+    # then the API refuses in its own format instead of redirecting to a page
+    assert response.status_code == 403
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["detail"] == (
+        "This workspace requires two-factor sign-in; verify your session first."
+    )
 
 
 @pytest.mark.parametrize("path", ["/account/security/", SETUP])
@@ -100,9 +154,7 @@ def test_confirming_a_device_lets_the_member_through(
     stored = StaticDevice.objects.get(user=member.user).token_set.values_list("token", flat=True)
     assert sorted(stored) == sorted(codes)
     assert member_client.session[DEVICE_ID_SESSION_KEY] == device.persistent_id
-    assert audit_actions(strict_workspace, actor_id=member.user_id)[-1] == (
-        AuditAction.TWO_FACTOR_ENABLED
-    )
+    assert audit_actions(None, actor_id=member.user_id)[-1] == AuditAction.TWO_FACTOR_ENABLED
     # and the workspace opens
     assert member_client.get("/").status_code == 200
 
@@ -145,9 +197,7 @@ def test_unverified_session_is_not_enough(
     # and a wrong code does not do it, and is recorded
     member_client.post(SETUP, {"code": wrong_totp_code(device)})
     assert member_client.get("/")["Location"] == SETUP
-    assert audit_actions(strict_workspace, actor_id=member.user_id)[-1] == (
-        AuditAction.TWO_FACTOR_FAILED
-    )
+    assert audit_actions(None, actor_id=member.user_id)[-1] == AuditAction.TWO_FACTOR_FAILED
     # but the right one does
     device.refresh_from_db()
     device.throttle_reset()

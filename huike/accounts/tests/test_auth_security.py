@@ -16,6 +16,7 @@ from huike.accounts.tests.test_auth_support import (
     IP_HOME,
     audit_actions,
     backup_codes,
+    clear_throttles,
     confirmed_totp_device,
     is_signed_in,
     sign_in,
@@ -27,6 +28,11 @@ from huike.core.models import AuditEntry
 
 SECURITY = "/account/security/"
 NEW_PASSWORD = "tangerine-orbit-977"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> None:
+    clear_throttles()
 
 
 def _signed_in_with_code(membership: Membership) -> tuple[Client, Any]:
@@ -79,12 +85,14 @@ def test_change_password_keeps_this_session(member_client: Client, member: Membe
     assert member.user.check_password(NEW_PASSWORD)
     assert member_client.get(SECURITY).status_code == 200
     assert is_signed_in(member_client)
-    entry = AuditEntry.objects.filter(workspace=member.workspace).latest("seq")
+    entry = AuditEntry.objects.filter(workspace=None).latest("seq")
     assert (entry.action, entry.actor_id, entry.data) == (
         AuditAction.PASSWORD_CHANGED,
         member.user_id,
         {"via": "security_page"},
     )
+    # an account's password is its own business, not the workspace's
+    assert AuditAction.PASSWORD_CHANGED not in audit_actions(member.workspace)
 
 
 def test_change_password_ends_other_sessions(member: Membership) -> None:
@@ -129,7 +137,7 @@ def test_change_password_refuses_bad_input(
     assert response.context["password_form"].errors
     member.user.refresh_from_db()
     assert member.user.check_password(PASSWORD)
-    assert AuditAction.PASSWORD_CHANGED not in audit_actions(member.workspace)
+    assert AuditAction.PASSWORD_CHANGED not in audit_actions(None)
 
 
 def test_unknown_action_is_refused(member_client: Client) -> None:
@@ -170,9 +178,7 @@ def test_disable_totp_needs_a_current_code(member: Membership) -> None:
         "That code is not right. Check the app and try again."
     ]
     assert TOTPDevice.objects.filter(user=member.user, confirmed=True).count() == 1
-    assert audit_actions(member.workspace, actor_id=member.user_id)[-1] == (
-        AuditAction.TWO_FACTOR_FAILED
-    )
+    assert audit_actions(None, actor_id=member.user_id)[-1] == AuditAction.TWO_FACTOR_FAILED
     # when they use the right code
     device.refresh_from_db()
     device.throttle_reset()
@@ -184,9 +190,8 @@ def test_disable_totp_needs_a_current_code(member: Membership) -> None:
     assert not TOTPDevice.objects.filter(user=member.user).exists()
     assert not StaticDevice.objects.filter(user=member.user).exists()
     assert DEVICE_ID_SESSION_KEY not in client.session
-    assert audit_actions(member.workspace, actor_id=member.user_id)[-1] == (
-        AuditAction.TWO_FACTOR_DISABLED
-    )
+    assert audit_actions(None, actor_id=member.user_id)[-1] == AuditAction.TWO_FACTOR_DISABLED
+    assert audit_actions(member.workspace, actor_id=member.user_id) == [AuditAction.LOGIN_SUCCEEDED]
     # and the next sign-in needs only the password
     fresh = Client()
     assert sign_in(fresh, "member@acme.test")["Location"] == "/"
@@ -215,9 +220,7 @@ def test_replace_backup_codes(member: Membership) -> None:
     stored = StaticDevice.objects.get(user=member.user).token_set.values_list("token", flat=True)
     assert sorted(stored) == sorted(codes)
     assert "abcd2345" not in codes
-    assert audit_actions(member.workspace, actor_id=member.user_id)[-1] == (
-        "auth.backup_codes_replaced"
-    )
+    assert audit_actions(None, actor_id=member.user_id)[-1] == "auth.backup_codes_replaced"
 
 
 def test_turning_off_in_a_strict_workspace_sends_member_back_to_setup(
@@ -250,28 +253,57 @@ def test_sign_in_history_shows_own_events_newest_first(
     assert b"owner@acme.test" not in response.content
 
 
-def test_sign_in_history_keeps_to_the_current_workspace(
-    member: Membership, other_workspace: Workspace
+def test_sign_in_history_reads_the_users_own_entries_of_the_system_chain(
+    member: Membership, owner: Membership
 ) -> None:
-    # given an event of this user recorded in a workspace they are not acting in
+    # given an entry naming the member in the workspace's chain, and someone else's entry
+    # in the system chain
     audit_record(
-        workspace_id=other_workspace.pk,
-        action=AuditAction.LOGIN_SUCCEEDED,
+        workspace_id=member.workspace_id,
+        action=AuditAction.LOGIN_FAILED,
         actor_id=member.user_id,
         actor_label="member@acme.test",
         ip_address=IP_CAFE,
     )
+    audit_record(
+        workspace_id=None,
+        action=AuditAction.LOGIN_FAILED,
+        actor_id=owner.user_id,
+        actor_label="owner@acme.test",
+        ip_address="203.0.113.9",
+    )
     client = Client()
     sign_in(client, "member@acme.test", ip=IP_HOME)
-    # then only the current workspace's entries are listed
+    # then only the member's own system-chain entry is listed
     rows = client.get(SECURITY).context["sign_ins"]
-    assert [row.ip_address for row in rows] == [IP_HOME]
+    assert [(row.action, row.ip_address) for row in rows] == [
+        (AuditAction.LOGIN_SUCCEEDED, IP_HOME)
+    ]
+
+
+def test_sign_in_history_covers_every_workspace_of_the_user(
+    member: Membership, other_workspace: Workspace, make_member: Any
+) -> None:
+    # given a member of Acme and Globex who signed in, switched to Globex, and signed out
+    make_member("member@acme.test", "sales", other_workspace)
+    first = Client()
+    sign_in(first, "member@acme.test", ip=IP_CAFE)
+    first.post("/workspace/switch/", {"workspace": str(other_workspace.public_id)})
+    # when they sign in again later and look at their history while in Acme
+    second = Client()
+    sign_in(second, "member@acme.test", ip=IP_HOME)
+    rows = second.get(SECURITY).context["sign_ins"]
+    # then both sign-ins are listed, wherever they landed
+    assert [(row.action, row.ip_address) for row in rows] == [
+        (AuditAction.LOGIN_SUCCEEDED, IP_HOME),
+        (AuditAction.LOGIN_SUCCEEDED, IP_CAFE),
+    ]
 
 
 def test_sign_in_history_shows_the_last_twenty(member: Membership) -> None:
     for _number in range(SIGN_IN_HISTORY_LIMIT + 5):
         audit_record(
-            workspace_id=member.workspace_id,
+            workspace_id=None,
             action=AuditAction.LOGIN_FAILED,
             actor_id=member.user_id,
             actor_label="member@acme.test",
@@ -301,12 +333,18 @@ def test_outsider_never_sees_another_workspaces_sign_ins(
     assert IP_HOME.encode() not in response.content
 
 
-def test_user_without_a_workspace_gets_the_page_without_history(db: None) -> None:
+def test_user_without_a_workspace_still_sees_their_sign_ins(db: None) -> None:
     from huike.accounts.services import user_get_or_create
 
+    # given a user who belongs to no workspace (any more)
     user = user_get_or_create(email="loner@example.test", password=PASSWORD)
     client = Client()
-    client.force_login(user)
+    # when they sign in and open their security page
+    sign_in(client, "loner@example.test", ip=IP_CAFE)
     response = client.get(SECURITY)
+    # then their own sign-in is listed
     assert response.status_code == 200
-    assert response.context["sign_ins"] == []
+    assert [(row.action, row.ip_address) for row in response.context["sign_ins"]] == [
+        (AuditAction.LOGIN_SUCCEEDED, IP_CAFE)
+    ]
+    assert AuditEntry.objects.filter(actor_id=user.pk).exclude(workspace=None).count() == 0

@@ -3,6 +3,7 @@
 import time
 from typing import Any
 
+from django.core.cache import cache
 from django.test import Client
 from django_otp.oath import hotp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -23,11 +24,18 @@ def sign_in(
     *,
     ip: str = IP_HOME,
     next_url: str | None = None,
+    **headers: Any,
 ) -> Any:
     data = {"username": email, "password": password}
     if next_url is not None:
         data["next"] = next_url
-    return client.post("/account/login/", data, REMOTE_ADDR=ip)
+    return client.post("/account/login/", data, REMOTE_ADDR=ip, **headers)
+
+
+def clear_throttles() -> None:
+    """Forget the per-address sign-in and reset counters (they live in the process's cache,
+    which outlives a test)."""
+    cache.clear()
 
 
 def totp_code(device: Any) -> str:
@@ -63,6 +71,7 @@ def backup_codes(user: User, *codes: str) -> Any:
 
 
 def audit_actions(workspace: Workspace | None, **filters: Any) -> list[str]:
+    """Actions in one chain, oldest first: a workspace's, or the system chain for None."""
     entries = AuditEntry.objects.filter(workspace=workspace, **filters).order_by("seq")
     return list(entries.values_list("action", flat=True))
 

@@ -1,6 +1,7 @@
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from django.test import Client
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -12,6 +13,7 @@ from huike.accounts.tests.test_auth_support import (
     IP_HOME,
     audit_actions,
     backup_codes,
+    clear_throttles,
     confirmed_totp_device,
     is_signed_in,
     sign_in,
@@ -20,6 +22,11 @@ from huike.accounts.tests.test_auth_support import (
 )
 from huike.core.audit import AuditAction
 from huike.core.models import AuditEntry
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> None:
+    clear_throttles()
 
 
 def _verify(client: Client, code: str) -> Any:
@@ -77,13 +84,14 @@ def test_wrong_code_is_refused_and_recorded(member: Membership) -> None:
     assert not is_signed_in(client)
     device.refresh_from_db()
     assert device.throttling_failure_count == 1
-    entry = AuditEntry.objects.filter(workspace=member.workspace).latest("seq")
+    entry = AuditEntry.objects.filter(workspace=None).latest("seq")
     assert (entry.action, entry.actor_id, entry.ip_address, entry.data) == (
         AuditAction.TWO_FACTOR_FAILED,
         member.user_id,
         IP_HOME,
         {"step": "sign_in", "throttled": False},
     )
+    assert audit_actions(member.workspace, actor_id=member.user_id) == []
 
 
 def test_throttled_device_refuses_even_the_right_code(member: Membership) -> None:
@@ -100,7 +108,7 @@ def test_throttled_device_refuses_even_the_right_code(member: Membership) -> Non
     assert response.status_code == 200
     assert not is_signed_in(client)
     assert "Too many wrong codes in a row." in response.context["form"].errors["code"][0]
-    entry = AuditEntry.objects.filter(workspace=member.workspace).latest("seq")
+    entry = AuditEntry.objects.filter(workspace=None).latest("seq")
     assert entry.data == {"step": "sign_in", "throttled": True}
 
 

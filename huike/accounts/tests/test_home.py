@@ -1,8 +1,12 @@
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
+from conftest import PASSWORD
 from huike.accounts.demo import DEMO_LOGINS, demo_seed
 from huike.accounts.models import Membership, Team, Workspace
+from huike.core.audit import AuditAction
+from huike.core.models import AuditEntry
 
 
 def test_anonymous_visitor_is_sent_to_sign_in(db: None) -> None:
@@ -22,6 +26,36 @@ def test_dashboard_shows_figures_of_own_workspace_only(
     figures = response.context["figures"]
     assert figures.active_members == 2
     assert b"Globex" not in response.content.split(b"<main")[1]
+
+
+def test_dashboard_counts_sign_ins_into_this_workspace_and_its_audit_entries(
+    owner: Membership, member: Membership, other_workspace: Workspace, make_member: object
+) -> None:
+    # given the member also belongs to Globex, and signs in (landing in Acme) after a wrong
+    # password, and an outsider's failures never reach Acme
+    cache.clear()  # the per-address sign-in counters live in the cache
+    make_member("member@acme.test", "sales", other_workspace)  # type: ignore[operator]
+    Client().post("/account/login/", {"username": "member@acme.test", "password": "nope-1234"})
+    Client().post("/account/login/", {"username": "member@acme.test", "password": PASSWORD})
+    Client().post("/account/login/", {"username": "outsider@globex.test", "password": "x-1234"})
+    client = Client()
+    client.post("/account/login/", {"username": "owner@acme.test", "password": PASSWORD})
+    # when the owner opens the home page
+    response = client.get("/")
+    # then today's sign-ins into Acme are the member's and the owner's, and the audit card
+    # counts Acme's entries of the period
+    figures = response.context["figures"]
+    assert figures.sign_ins[-1].count == 2
+    assert sum(day.count for day in figures.sign_ins) == 2
+    assert (
+        figures.audit_entries_recent == AuditEntry.objects.filter(workspace=owner.workspace).count()
+    )
+    assert not AuditEntry.objects.filter(
+        workspace=other_workspace, action=AuditAction.LOGIN_SUCCEEDED
+    ).exists()
+    content = response.content.decode()
+    assert "Audit entries, last 14 days" in content
+    assert "Failed sign-ins" not in content
 
 
 def test_switcher_refuses_a_workspace_the_user_is_not_in(

@@ -252,3 +252,82 @@ def test_builtin_role_names_follow_the_reader_language(db: None) -> None:
         assert admin.display_name == "管理员"
     with translation.override("en"):
         assert admin.display_name == "Admin"
+
+
+def _custom_actor(workspace: Workspace, make_member: object, permissions: list[str]) -> Actor:
+    owner = Actor.for_membership(Membership.objects.get(workspace=workspace, role__key="admin"))
+    role = role_create(actor=owner, name="Custom " + "-".join(permissions), permissions=permissions)
+    membership = make_member("hr@acme.test", "sales")  # type: ignore[operator]
+    Membership.objects.filter(pk=membership.pk).update(role=role)
+    return Actor.for_membership(Membership.objects.get(pk=membership.pk))
+
+
+def test_member_manager_cannot_touch_someone_with_more_permissions(
+    workspace: Workspace, owner: Membership, make_member: object
+) -> None:
+    # given an "HR" role that may manage members but holds nothing else of the admin's
+    hr = _custom_actor(workspace, make_member, ["members.manage", "dashboard.view"])
+    other_admin = make_member("admin2@acme.test", "admin")  # type: ignore[operator]
+    empty = role_create(
+        actor=Actor.for_membership(owner), name="Nothing", permissions=["dashboard.view"]
+    )
+    # then HR can neither demote nor deactivate an admin
+    with pytest.raises(PermissionDeniedError):
+        member_update(actor=hr, membership=owner, role=empty)
+    with pytest.raises(PermissionDeniedError):
+        member_update(actor=hr, membership=other_admin, is_active=False)
+    # nor bring back an admin the owner deactivated
+    member_update(actor=Actor.for_membership(owner), membership=other_admin, is_active=False)
+    with pytest.raises(PermissionDeniedError):
+        member_update(actor=hr, membership=other_admin, is_active=True)
+    owner.refresh_from_db()
+    other_admin.refresh_from_db()
+    assert (owner.role.key, other_admin.is_active) == ("admin", False)
+
+
+def test_key_loses_what_its_maker_loses(workspace: Workspace, owner: Membership) -> None:
+    # given a second admin who makes an admin key, and is then demoted to sales
+    owner_actor = Actor.for_membership(owner)
+    admin_role = Role.objects.get(workspace=workspace, key="admin")
+    second = member_add(actor=owner_actor, email="second@acme.test", role=admin_role)
+    second = Membership.objects.select_related("role", "workspace", "user").get(pk=second.pk)
+    issued = api_key_create(
+        actor=Actor.for_membership(second), workspace=workspace, name="k", role=admin_role
+    )
+    member_update(
+        actor=owner_actor,
+        membership=second,
+        role=Role.objects.get(workspace=workspace, key="sales"),
+    )
+    # when the key is used
+    key_actor = Actor.for_api_key(api_key_authenticate(issued.plaintext))  # type: ignore[arg-type]
+    # then it has only what both the admin role and the maker's new sales role allow
+    sales = set(Role.objects.get(workspace=workspace, key="sales").permissions)
+    assert key_actor.permissions == frozenset(sales)
+    assert not key_actor.has("members.manage")
+
+
+def test_builtin_roles_catch_up_with_new_permissions_after_migrate(
+    workspace: Workspace, other_workspace: Workspace
+) -> None:
+    # given a permission a newer part registers for the sales role
+    from huike.accounts.roles import RolePermission
+    from huike.accounts.services import role_sync_builtin_everywhere
+    from huike.core import permissions as registry
+
+    registry.register_permissions(RolePermission("leads.claim", "Claim leads", "Sales", ("sales",)))
+    try:
+        # when the post-migrate sync runs
+        assert role_sync_builtin_everywhere() == 2
+        # then every workspace's sales and admin roles hold it, and the change is audited
+        for target in (workspace, other_workspace):
+            assert "leads.claim" in Role.objects.get(workspace=target, key="sales").permissions
+            assert "leads.claim" in Role.objects.get(workspace=target, key="admin").permissions
+            assert (
+                "leads.claim" not in Role.objects.get(workspace=target, key="service").permissions
+            )
+        entry = AuditEntry.objects.filter(workspace=workspace, action="role.updated").first()
+        assert entry is not None
+        assert entry.data["added"] == ["leads.claim"]
+    finally:
+        registry._REGISTRY.pop("leads.claim")

@@ -16,12 +16,16 @@ from huike.accounts.models import Membership, Role, Team, User, Workspace
 from huike.accounts.services import team_create
 from huike.core.models import AuditEntry
 
-RESET_LINK = re.compile(r"http://testserver/account/reset/(?P<uid>[\w-]+)/(?P<token>[\w-]+)/")
+SITE_URL = "https://crm.example.com"
+RESET_LINK = re.compile(
+    r"https://crm\.example\.com/account/reset/(?P<uid>[\w-]+)/(?P<token>[\w-]+)/"
+)
 
 
 @pytest.fixture(autouse=True)
 def _english(settings: Any) -> None:
     settings.LANGUAGE_CODE = "en"
+    settings.SITE_URL = SITE_URL
 
 
 def _role(workspace: Workspace, key: str) -> Role:
@@ -132,6 +136,52 @@ def test_adding_a_new_member_sends_an_invitation_with_a_reset_link(
         ).count()
         == 1
     )
+
+
+def test_invitation_task_holds_no_token_and_its_link_ignores_the_host_header(
+    owner: Membership, workspace: Workspace, settings: Any
+) -> None:
+    # given the database task queue, and an admin whose request names another host
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
+    }
+    settings.ALLOWED_HOSTS = ["testserver", "evil.example"]
+    client = Client(HTTP_HOST="evil.example")
+    client.force_login(owner.user)
+    # when they add someone new
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(
+            "/settings/members/",
+            {"email": "newbie@acme.test", "role": str(_role(workspace, "sales").public_id)},
+        )
+    assert response.status_code == 302
+    # then the queued task carries who, what and the small context, and no token
+    from django_tasks_db.models import DBTaskResult
+
+    from huike.accounts.tasks import deliver_account_link
+
+    newbie = User.objects.get(email="newbie@acme.test")
+    row = DBTaskResult.objects.get()
+    assert row.args_kwargs == {
+        "args": [],
+        "kwargs": {
+            "user_id": newbie.pk,
+            "kind": "invitation",
+            "language": "en",
+            "workspace_name": "Acme",
+            "inviter": "owner@acme.test",
+        },
+    }
+    assert mail.outbox == []
+    # when the worker runs it
+    assert deliver_account_link.call(**row.args_kwargs["kwargs"]) == 1
+    # then the invitation links to the configured site, with a token the queue never held
+    body = str(mail.outbox[0].body)
+    assert "evil.example" not in body
+    match = RESET_LINK.search(body)
+    assert match is not None
+    assert match["token"] not in str(row.args_kwargs)
+    assert default_token_generator.check_token(newbie, match["token"]) is True
 
 
 def test_adding_an_existing_user_sends_no_invitation(

@@ -108,3 +108,24 @@ def test_system_chain_holds_sign_in_failures_of_strangers(db: None) -> None:
     chain = AuditChain.objects.get(key="system")
     assert chain.last_seq == 1
     assert all(report.is_intact for report in audit_verify())
+
+
+@pytest.mark.parametrize("address", ["", "2001:0DB8:0000::1", "192.0.2.1", None])
+def test_addresses_are_hashed_as_stored(workspace: Workspace, address: str | None) -> None:
+    audit_record(workspace_id=workspace.pk, action=AuditAction.LOGIN_SUCCEEDED, ip_address=address)
+    assert all(report.is_intact for report in audit_verify(workspace_id=workspace.pk))
+
+
+def test_entries_appended_during_verification_are_not_reported_as_tampering(
+    workspace: Workspace,
+) -> None:
+    # given the head as a verifier read it, then two more entries appended meanwhile
+    audit_record(workspace_id=workspace.pk, action=AuditAction.EXPORT_PERFORMED)
+    stale_head = AuditChain.objects.get(workspace=workspace)
+    audit_record(workspace_id=workspace.pk, action=AuditAction.EXPORT_PERFORMED)
+    # when the verifier walks with its stale head
+    from huike.core.audit import audit_verify_chain
+
+    report = audit_verify_chain(stale_head)
+    # then the chain is intact
+    assert report.is_intact

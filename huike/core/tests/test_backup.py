@@ -14,6 +14,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from huike.accounts.models import Workspace
+from tests.support import skip_unless_required
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,7 +27,7 @@ def _var_dir(settings: Any, tmp_path: Path) -> None:
     if connection.vendor == "postgresql" and not (
         shutil.which("pg_dump") and shutil.which("pg_restore")
     ):
-        pytest.skip("pg_dump and pg_restore are needed to back up PostgreSQL")
+        skip_unless_required("pg_dump and pg_restore are needed to back up PostgreSQL")
 
 
 def make_workspace(slug: str, name: str) -> None:

@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.test import RequestFactory
 from freezegun import freeze_time
 
 from huike.core.errors import ConflictError, InvalidInputError
@@ -12,8 +13,10 @@ from huike.core.idempotency import (
     StoredResponse,
     idempotency_begin,
     idempotency_complete,
+    idempotency_mark_secret,
     idempotency_purge_expired,
     idempotency_request_hash,
+    idempotency_secret_fields,
 )
 from huike.core.models import IdempotencyRecord
 
@@ -158,3 +161,66 @@ def test_purge_defaults_to_the_current_time(workspace: Any) -> None:
     with freeze_time(NOW):
         assert idempotency_purge_expired() == 1
     assert IdempotencyRecord.objects.count() == 0
+
+
+def test_secret_fields_are_stored_and_replayed_as_null(workspace: Any) -> None:
+    # given a response with a secret marked as such
+    record = _begin(workspace)
+    idempotency_complete(
+        record,
+        status_code=201,
+        content_type="application/json; charset=utf-8",
+        body=b'{"id": "k-1", "key": "hk_ab_secret", "token": "t-2"}',
+        secret_fields=("key", "token"),
+    )
+    # then neither secret is in the table, and a retry gets them as null
+    assert b"secret" not in bytes(IdempotencyRecord.objects.get().body)
+    assert _begin(workspace) == StoredResponse(
+        status_code=201,
+        content_type="application/json; charset=utf-8",
+        body=b'{"id": "k-1", "key": null, "token": null}',
+    )
+
+
+def test_response_without_the_secret_fields_is_stored_unchanged(workspace: Any) -> None:
+    problem = b'{"status": 422, "errors": [{"field": "role", "message": "No such role."}]}'
+    record = _begin(workspace)
+    idempotency_complete(
+        record,
+        status_code=422,
+        content_type="application/problem+json",
+        body=problem,
+        secret_fields=("key",),
+    )
+    assert _begin(workspace) == StoredResponse(
+        status_code=422, content_type="application/problem+json", body=problem
+    )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", b"hk_ab_secret"),
+        ("application/json", b"not json"),
+        ("application/json", b"[]"),
+    ],
+)
+def test_response_with_secrets_that_cannot_be_redacted_is_not_stored(
+    workspace: Any, content_type: str, body: bytes
+) -> None:
+    # given a response marked secret that is no JSON object
+    record = _begin(workspace)
+    idempotency_complete(
+        record, status_code=201, content_type=content_type, body=body, secret_fields=("key",)
+    )
+    # then nothing is kept, and a retry runs again
+    assert IdempotencyRecord.objects.count() == 0
+    assert isinstance(_begin(workspace), IdempotencyRecord)
+
+
+def test_secret_fields_are_marked_on_the_request() -> None:
+    request = RequestFactory().post("/api/v1/api-keys")
+    assert idempotency_secret_fields(request) == ()
+    idempotency_mark_secret(request, "key")
+    idempotency_mark_secret(request, "token")
+    assert idempotency_secret_fields(request) == ("key", "token")

@@ -8,7 +8,9 @@ from huike.core.masking import mask
     [
         ("phone", "13812345678", "138****5678"),
         ("phone", "+8613812345678", "+86*******5678"),
-        ("phone", "12345", "***45"),
+        ("phone", "12345", "1***5"),
+        ("phone", "91234567", "91****67"),
+        ("phone", "0211234567", "021*****67"),
         ("email", "zhang.wei@example.com", "z***@example.com"),
         ("email", "@example.com", "***@example.com"),
         ("id_number", "110101199003077777", "1****************7"),

@@ -35,6 +35,7 @@ from huike.core.tests.test_tasks_helpers import (
     slow_once,
     wait_for,
 )
+from tests.support import skip_unless_required, spawn
 
 pytestmark = pytest.mark.redis
 
@@ -51,10 +52,9 @@ def rq_engine(settings: Any) -> Iterator[str]:
     try:
         client.ping()
     except redis.ConnectionError:
-        reason = "Redis is not reachable at 127.0.0.1:6379; the RQ engine tests need it"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + " (required on CI)")
-        pytest.skip(reason)
+        skip_unless_required(
+            "Redis is not reachable at 127.0.0.1:6379; the RQ engine tests need it"
+        )
     client.flushdb()
     settings.TASK_ENGINE = "rq"
     settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
@@ -184,12 +184,11 @@ def test_stopped_worker_puts_its_long_job_back_and_the_next_worker_finishes_it(
 ) -> None:
     # given an RQ worker busy with a job far longer than its shutdown grace
     slow_once.enqueue(effects, "long", 60)
-    worker = subprocess.Popen(
+    worker = spawn(
         [sys.executable, MANAGE, "worker", "--no-scheduler", "--shutdown-grace", "0.5"],
         env=rq_worker_env(rq_engine, tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     wait_for(lambda: read_lines(effects) == ["start long"], timeout=30, what="job start")
 

@@ -20,6 +20,7 @@ from huike.core.tests.test_tasks_helpers import (
     read_lines,
     wait_for,
 )
+from tests.support import spawn
 
 STALE_SECONDS = "2"  # a killed worker's tasks are recovered 2 s after its last heartbeat
 STOP_BOUND_SECONDS = 5  # liveness bound for a stopping worker
@@ -63,12 +64,11 @@ def _env(var_dir: Path) -> dict[str, str]:
 
 
 def start_worker(env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    return spawn(
         [sys.executable, MANAGE, "worker", "--no-scheduler", "--interval", "0.2", *extra],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
 
 

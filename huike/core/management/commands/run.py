@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from django.utils.translation import gettext as _
 
 # Children get SIGTERM first; whatever still runs this long after is killed. Below the 3 s
@@ -55,6 +56,11 @@ class Command(BaseCommand):
             action="store_true",
             help="Do not create the demo workspace.",
         )
+        parser.add_argument(
+            "--demo",
+            action="store_true",
+            help="Create the demo workspace even on a non-embedded (PostgreSQL) database.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.stop_signal: int | None = None
@@ -66,7 +72,8 @@ class Command(BaseCommand):
         self.stdout.write(_("Preparing the database…"))
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        if not options["no_demo"]:
+        # The demo admin's password is public: only the embedded database gets it by default.
+        if options["demo"] or (not options["no_demo"] and connection.vendor == "sqlite"):
             # Idempotent, and prints the demo logins.
             self._seed_demo()
         children = self._start_children(options)

@@ -1,0 +1,65 @@
+"""System checks for the personal-data master keys (registered in CoreConfig.ready)."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning
+
+from huike.core.crypto import master_key_decode, master_key_setting_name
+
+GENERATE_HINT = (
+    "Generate one with: python -c 'import base64, secrets; "
+    "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'"
+)
+
+
+def check_master_keys(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Every configured master key must be usable: a malformed one fails every command early
+    rather than the first request that touches personal data."""
+    keys: list[str] = list(getattr(settings, "HUIKE_MASTER_KEYS", []))
+    if not keys:
+        return [
+            Error(
+                "No personal-data master key is configured.",
+                hint="Set HUIKE_MASTER_KEY. " + GENERATE_HINT,
+                id="huike.crypto.E001",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for position, value in enumerate(keys):
+        try:
+            master_key_decode(value)
+        except ValueError:
+            messages.append(
+                Error(
+                    f"{master_key_setting_name(position)} is not 32 bytes of base64url.",
+                    hint=GENERATE_HINT,
+                    id="huike.crypto.E002",
+                )
+            )
+    return messages
+
+
+def check_master_key_source(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Deploy check: a generated key file sits beside the database it protects, so a copy of
+    the var/ directory (or a backup of it) carries both."""
+    if getattr(settings, "HUIKE_MASTER_KEY_SOURCE", "environment") == "environment":
+        return []
+    return [
+        Warning(
+            "The personal-data master key was generated into var/master_key instead of "
+            "coming from the environment.",
+            hint=(
+                "Set HUIKE_MASTER_KEY (keep the generated value: "
+                "HUIKE_MASTER_KEY=$(cat var/master_key)) and store it apart from database "
+                "backups; see docs/operations.md, 'Personal data keys and key rotation'."
+            ),
+            id="huike.crypto.W001",
+        )
+    ]
