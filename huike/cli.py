@@ -1,7 +1,8 @@
 """The `huike` command: Django's management commands under the project's own name.
 
 `huike run`, `huike worker`, `huike demo`, `huike workspace create …`, `huike apikey create …`,
-`huike audit verify`, `huike backup`, `huike restore`, and every Django command (`huike migrate`).
+`huike audit verify`, `huike keys status|rotate|rewrap`, `huike backup`, `huike restore`, and
+every Django command (`huike migrate`).
 """
 
 import os

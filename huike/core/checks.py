@@ -63,3 +63,21 @@ def check_master_key_source(
             id="huike.crypto.W001",
         )
     ]
+
+
+def check_site_url(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Deploy check: every e-mailed link (password reset, invitation) is built from SITE_URL,
+    never from the request's Host header, so production must name its public https address."""
+    site_url = str(getattr(settings, "SITE_URL", ""))
+    local = any(host in site_url for host in ("//127.0.0.1", "//localhost", "//[::1]"))
+    if site_url.startswith("https://") and not local:
+        return []
+    return [
+        Warning(
+            f"SITE_URL is {site_url!r}; links in e-mails would point there.",
+            hint="Set SITE_URL to the public https address, e.g. https://crm.example.com.",
+            id="huike.W002",
+        )
+    ]

@@ -142,3 +142,21 @@ def test_the_environment_key_and_previous_keys_come_first_and_no_file_is_written
 
     assert loaded == ["environment", VALID, previous]
     assert not (tmp_path / "master_key").exists()
+
+
+@pytest.mark.parametrize(
+    ("site_url", "warned"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("https://localhost", True),
+        ("http://crm.example.com", True),
+        ("https://crm.example.com", False),
+    ],
+)
+def test_deploy_check_wants_a_public_https_site_url(
+    settings: Any, site_url: str, warned: bool
+) -> None:
+    from huike.core.checks import check_site_url
+
+    settings.SITE_URL = site_url
+    assert [message.id for message in check_site_url()] == (["huike.W002"] if warned else [])
