@@ -100,15 +100,29 @@ def main() -> None:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 sql,
-                [chain_id, workspace.pk, 10_000_000 + n, timezone.now(), "", "raw", "", "",
-                 '{"n": 1}', "0" * 64, "0" * 64],
+                [
+                    chain_id,
+                    workspace.pk,
+                    10_000_000 + n,
+                    timezone.now(),
+                    "",
+                    "raw",
+                    "",
+                    "",
+                    '{"n": 1}',
+                    "0" * 64,
+                    "0" * 64,
+                ],
             )
     raw_seconds = time.perf_counter() - started
 
     # 2. API page vs raw SQL ---------------------------------------------------------------
     key = api_key_create(
-        actor=None, workspace=workspace, name="bench",
-        role=Role.objects.get(workspace=workspace, key="admin"), rate_limit_per_minute=10**6,
+        actor=None,
+        workspace=workspace,
+        name="bench",
+        role=Role.objects.get(workspace=workspace, key="admin"),
+        rate_limit_per_minute=10**6,
     ).plaintext
     client = Client(headers={"Authorization": f"Bearer {key}"})
     api_samples = []

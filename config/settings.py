@@ -191,7 +191,7 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 2
 # Lockout is per (username, IP address) pair: an attacker elsewhere cannot lock the real user
 # out, and every lockout ends after the cool-off, so nobody is locked out forever. Per-address
 # throttles across accounts (sign-in failures, password-reset mail) are named constants in
-# huike.accounts.auth_views and count in the cache.
+# huike.accounts.sign_in_throttles and count in the cache.
 AXES_FAILURE_LIMIT = int(os.environ.get("HUIKE_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("HUIKE_LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

@@ -6,7 +6,7 @@ sign-in (see WorkspaceMiddleware).
 
 from django.urls import path
 
-from huike.accounts import auth_views
+from huike.accounts import auth_views, security_views
 
 urlpatterns = [
     path("login/", auth_views.login, name="login"),
@@ -24,6 +24,6 @@ urlpatterns = [
         auth_views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
-    path("security/", auth_views.security, name="security"),
-    path("security/two-factor/", auth_views.two_factor_setup, name="two_factor_setup"),
+    path("security/", security_views.security, name="security"),
+    path("security/two-factor/", security_views.two_factor_setup, name="two_factor_setup"),
 ]

@@ -47,6 +47,8 @@ class AuditAction:
     EXPORT_PERFORMED = "data.exported"
     PII_REVEALED = "pii.revealed"
     RECORD_DELETED = "record.deleted"
+    KEYS_ROTATED = "keys.rotated"
+    KEYS_REWRAPPED = "keys.rewrapped"
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.test import Client, RequestFactory
 
-from huike.accounts.auth_views import (
+from huike.accounts.client_ip import client_ip_address
+from huike.accounts.models import Membership
+from huike.accounts.sign_in_throttles import (
     SIGN_IN_BLOCK_CACHE_PREFIX,
     SIGN_IN_FAILURE_WINDOW_SECONDS,
     SIGN_IN_FAILURES_PER_IP,
 )
-from huike.accounts.client_ip import client_ip_address
-from huike.accounts.models import Membership
 from huike.accounts.tests.test_auth_support import (
     IP_CAFE,
     IP_HOME,

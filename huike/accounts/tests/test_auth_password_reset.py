@@ -8,9 +8,9 @@ from django.test import Client, TestCase
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from huike.accounts.auth_views import PASSWORD_RESETS_PER_EMAIL, PASSWORD_RESETS_PER_IP
 from huike.accounts.models import Membership, User
 from huike.accounts.services import user_get_or_create
+from huike.accounts.sign_in_throttles import PASSWORD_RESETS_PER_EMAIL, PASSWORD_RESETS_PER_IP
 from huike.accounts.tests.test_auth_support import (
     IP_CAFE,
     IP_HOME,

@@ -9,8 +9,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from conftest import PASSWORD
-from huike.accounts.auth_views import SIGN_IN_HISTORY_LIMIT
 from huike.accounts.models import Membership, Workspace
+from huike.accounts.security_views import SIGN_IN_HISTORY_LIMIT
 from huike.accounts.tests.test_auth_support import (
     IP_CAFE,
     IP_HOME,

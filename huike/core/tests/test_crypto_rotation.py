@@ -7,20 +7,16 @@ from typing import Any
 import pytest
 
 from huike.accounts.models import Workspace
+from huike.core.audit import AuditAction
 from huike.core.crypto import (
     ENCRYPTION,
     INDEX,
-    KEYS_REWRAPPED,
-    KEYS_ROTATED,
     MasterKeyError,
-    RotationProgress,
     encrypted_column,
-    keys_rewrap,
-    keys_rotate,
-    keys_status,
     master_key_id,
     workspace_keys,
 )
+from huike.core.key_rotation import RotationProgress, keys_rewrap, keys_rotate, keys_status
 from huike.core.models import AuditEntry, DataKey
 from tests.recordapp.contacts import (
     contact_create,
@@ -110,7 +106,7 @@ def test_rotation_is_audited_as_the_system(workspace: Workspace, master: str) ->
 
     keys_rotate(workspace_id=workspace.pk)
 
-    entry = AuditEntry.objects.get(workspace=workspace, action=KEYS_ROTATED)
+    entry = AuditEntry.objects.get(workspace=workspace, action=AuditAction.KEYS_ROTATED)
     assert (entry.actor_id, entry.actor_label, entry.target_type, entry.target_id) == (
         None,
         "system",
@@ -383,7 +379,7 @@ def test_rewrap_moves_every_key_to_the_new_master_and_keeps_values_readable(
     settings.HUIKE_MASTER_KEYS = [new_master]
     assert (readable_values(workspace), readable_values(other_workspace)) == before
     # and it is audited on the system chain
-    entry = AuditEntry.objects.get(action=KEYS_REWRAPPED)
+    entry = AuditEntry.objects.get(action=AuditAction.KEYS_REWRAPPED)
     assert (entry.workspace_id, entry.actor_label, entry.data) == (
         None,
         "system",
@@ -424,7 +420,7 @@ def test_rewrap_without_the_old_master_fails_before_changing_anything(
         "HUIKE_MASTER_KEY nor in HUIKE_MASTER_KEY_PREVIOUS; nothing was re-wrapped."
     )
     assert set(DataKey.objects.values_list("master_key_id", flat=True)) == {old_id}
-    assert not AuditEntry.objects.filter(action=KEYS_REWRAPPED).exists()
+    assert not AuditEntry.objects.filter(action=AuditAction.KEYS_REWRAPPED).exists()
 
 
 def test_rotation_under_a_new_master_wraps_new_versions_with_it(

@@ -10,7 +10,8 @@ from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 
 from huike.accounts.models import Workspace
-from huike.core.crypto import ENCRYPTION, KEYS_ROTATED, master_key_id
+from huike.core.audit import AuditAction
+from huike.core.crypto import ENCRYPTION, master_key_id
 from huike.core.models import AuditEntry, DataKey
 from tests.recordapp.contacts import contact_create, contact_read
 from tests.recordapp.models import Contact
@@ -96,7 +97,9 @@ def test_rotate_reencrypts_and_reports(workspace: Workspace, master: str) -> Non
     contact.refresh_from_db()
     assert int.from_bytes(bytes(contact.phone_token)[1:5], "big") == 2
     assert contact_read(contact, "phone") == "+8613812345678"
-    assert AuditEntry.objects.filter(workspace=workspace, action=KEYS_ROTATED).count() == 1
+    assert (
+        AuditEntry.objects.filter(workspace=workspace, action=AuditAction.KEYS_ROTATED).count() == 1
+    )
     # and status shows the new state
     status = run("status", "--workspace", "acme")
     assert "  recordapp_contact.phone_token rows per key version: v2: 1\n" in status

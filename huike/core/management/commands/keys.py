@@ -18,15 +18,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from huike.core.crypto import (
-    ENCRYPTION,
-    CryptoError,
+from huike.core.crypto import ENCRYPTION, CryptoError, master_keys
+from huike.core.key_rotation import (
     RotationProgress,
     WorkspaceRotation,
     keys_rewrap,
     keys_rotate,
     keys_status,
-    master_keys,
 )
 from huike.core.models import DataKey
 
