@@ -14,6 +14,11 @@ urlpatterns = [
         members.settings_member_status,
         name="settings_member_status",
     ),
+    path(
+        "members/<uuid:public_id>/two-factor-reset/",
+        members.settings_member_two_factor_reset,
+        name="settings_member_two_factor_reset",
+    ),
     path("teams/", teams.settings_teams, name="settings_teams"),
     path("teams/<uuid:public_id>/", teams.settings_team, name="settings_team"),
     path("teams/<uuid:public_id>/delete/", teams.settings_team_delete, name="settings_team_delete"),

@@ -20,10 +20,12 @@ from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from huike.accounts.access import Actor
 from huike.accounts.auth_forms import TOTP_DIGITS
-from huike.accounts.models import User
+from huike.accounts.models import Membership, User
 from huike.accounts.receivers import audit_sign_in_event
-from huike.core.audit import AuditAction
+from huike.core.audit import AuditAction, AuditTarget, audit_record
+from huike.core.errors import PermissionDeniedError
 
 # Ten single-use codes: enough to get back in for a while after losing the phone.
 BACKUP_CODE_COUNT = 10
@@ -193,3 +195,54 @@ def two_factor_throttle_reset(*, user: User) -> None:
     """
     for device in django_otp.devices_for_user(user, confirmed=None):
         device.throttle_reset(commit=True)
+
+
+def two_factor_reset(*, actor: Actor | None, user: User) -> None:
+    """Remove a member's authenticator app and backup codes (they lost their phone), so they
+    set up two-factor sign-in again at their next sign-in.
+
+    Two-factor sign-in belongs to the person, across every workspace they are in, so an admin
+    of one workspace may reset it only for someone who is a member of theirs alone, and
+    holds no permission the admin lacks; anyone else is reset by the operator from the
+    command line (`actor=None`). Raises PermissionDeniedError otherwise; audited in the system
+    chain and in the admin's workspace.
+    """
+    if actor is not None:
+        actor.require("members.manage")
+        memberships = list(Membership.objects.filter(user=user).select_related("role"))
+        own = [m for m in memberships if m.workspace_id == actor.workspace.pk]
+        if not own:
+            raise PermissionDeniedError(_("No such member."))
+        if len(memberships) > len(own):
+            raise PermissionDeniedError(
+                _(
+                    "This person also belongs to other workspaces; ask the operator to reset "
+                    "their two-factor sign-in (huike user reset-two-factor)."
+                )
+            )
+        if not set(own[0].role.permissions) <= actor.permissions:
+            raise PermissionDeniedError(
+                _("You cannot change a member who holds permissions you do not have.")
+            )
+    with transaction.atomic():
+        devices = [TOTPDevice.objects.filter(user=user), StaticDevice.objects.filter(user=user)]
+        removed = sum(queryset.count() for queryset in devices)
+        for queryset in devices:
+            queryset.delete()
+        data = {"reset_by": actor.label if actor else "operator", "devices_removed": removed}
+        audit_sign_in_event(
+            action=AuditAction.TWO_FACTOR_DISABLED,
+            email=user.email,
+            user=user,
+            request=None,
+            data=data,
+        )
+        if actor is not None:
+            audit_record(
+                workspace_id=actor.workspace.pk,
+                action=AuditAction.TWO_FACTOR_DISABLED,
+                actor_id=actor.user_id,
+                actor_label=actor.label,
+                target=AuditTarget("user", str(user.public_id)),
+                data=data,
+            )

@@ -23,6 +23,7 @@ from huike.accounts.settings_forms import (
 )
 from huike.accounts.settings_views.common import settings_page, settings_template
 from huike.accounts.tasks import ACCOUNT_LINK_INVITATION, deliver_account_link
+from huike.accounts.two_factor import two_factor_is_enabled, two_factor_reset
 from huike.core.errors import ConflictError, InvalidInputError
 from huike.core.tasks import enqueue_on_commit
 
@@ -139,6 +140,7 @@ def settings_member(request: HttpRequest, actor: Actor, public_id: uuid.UUID) ->
             "membership": membership,
             "form": form,
             "managed_teams": selectors.team_managed_list(manager=membership),
+            "has_two_factor": two_factor_is_enabled(membership.user),
         },
     )
 
@@ -159,4 +161,18 @@ def settings_member_status(
             messages.success(request, _("The member was reactivated."))
         else:
             messages.success(request, _("The member was deactivated."))
+    return redirect("accounts:settings_member", public_id=membership.public_id)
+
+
+@settings_page
+@require_POST
+def settings_member_two_factor_reset(
+    request: HttpRequest, actor: Actor, public_id: uuid.UUID
+) -> HttpResponse:
+    """For a member who lost their phone: they set two-factor sign-in up again."""
+    membership = access_membership(actor, public_id)
+    two_factor_reset(actor=actor, user=membership.user)
+    messages.success(
+        request, _("Two-factor sign-in was reset; the member sets it up at the next sign-in.")
+    )
     return redirect("accounts:settings_member", public_id=membership.public_id)
