@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from huike.core.audit import audit_verify
 from huike.core.models import PeriodicRun
+from huike.core.outbox import outbox_dispatch, outbox_purge_done
 
 logger = logging.getLogger("huike.jobs")
 
@@ -72,3 +73,19 @@ def verify_audit_chains() -> dict[str, Any]:
             for report in broken
         ],
     }
+
+
+@task
+def dispatch_outbox() -> dict[str, int]:
+    """Deliver due outbox messages: enqueued after each publishing transaction commits, and
+    every 10 s by the scheduler for messages whose enqueue was lost in a crash."""
+    report = outbox_dispatch()
+    if report.is_batch_full:
+        # More may be due: a fresh run takes them, so this task ends and frees the worker.
+        dispatch_outbox.enqueue()
+    return report.as_json()
+
+
+@task
+def purge_outbox_messages() -> int:
+    return outbox_purge_done()

@@ -157,3 +157,67 @@ class DataKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} v{self.version} (workspace {self.workspace_id})"
+
+
+class OutboxMessage(models.Model):
+    """One domain event to hand to its subscribers, written in the transaction of the change
+    it describes (huike.core.outbox). Rows are claimed by status, never by an id cursor: a row
+    that commits late with a lower id is still pending and still found.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    available_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            # The one index that does not start with the workspace: the dispatcher claims the
+            # oldest due messages of every workspace at once (like the task queue, it is
+            # system-wide), so it looks rows up by status and due time only. The purge of old
+            # done messages walks the same index (a done row's available_at precedes its
+            # processed_at). Under Citus each shard has its own copy of the index.
+            models.Index(fields=["status", "available_at"], name="outbox_claim_idx"),
+            # A workspace's messages of one kind, newest first (operators, replays).
+            models.Index(fields=["workspace", "kind", "-created_at"], name="outbox_ws_kind_idx"),
+        ]
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox messages")
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+
+class OutboxDelivery(models.Model):
+    """Subscriber `subscriber` has handled message `message`: written in the same transaction
+    as the subscriber's effect, so a redelivered message never repeats that effect.
+
+    Reached only through its message (which carries the workspace), so its unique constraint
+    starts with the message.
+    """
+
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "subscriber"], name="outbox_delivery_unique_subscriber"
+            )
+        ]
+        verbose_name = _("outbox delivery")
+        verbose_name_plural = _("outbox deliveries")
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} <- #{self.message_id}"

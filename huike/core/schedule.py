@@ -54,6 +54,20 @@ class PeriodicJob:
 
 
 PERIODIC_JOBS: list[PeriodicJob] = [
+    # The outbox's safety net: every publish enqueues a dispatch on commit, but a crash between
+    # commit and enqueue loses that enqueue; the message then waits at most one slot.
+    PeriodicJob(
+        "outbox.dispatch",
+        "huike.core.jobs.dispatch_outbox",
+        every=timedelta(seconds=10),
+    ),
+    # Done outbox messages older than a week; daily, in the same quiet hour as the prune below.
+    PeriodicJob(
+        "outbox.purge_done",
+        "huike.core.jobs.purge_outbox_messages",
+        every=timedelta(days=1),
+        offset=timedelta(hours=3, minutes=40),
+    ),
     # Idempotency-Key records live a day; purging hourly keeps the table a day deep.
     PeriodicJob(
         "idempotency.purge_expired",
