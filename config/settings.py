@@ -29,14 +29,37 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _generated_key_file(name: str, generate: str) -> str:
+    # Two processes starting at once must end with the same key, and nobody may read a
+    # half-written or world-readable file: write a private (0600 from the start) temporary
+    # file, then link it into place, which fails if one exists, and sync the directory so the
+    # new name survives a crash.
+    path = VAR_DIR / name
+    if not path.exists():
+        temporary = VAR_DIR / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(generate)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process won; everyone reads its key below
+        finally:
+            temporary.unlink()
+        directory = os.open(VAR_DIR, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    return path.read_text().strip()
+
+
 def _embedded_secret_key() -> str:
     # Embedded mode keeps a generated key under var/ so sessions survive restarts; production
     # must set SECRET_KEY explicitly (the deploy check refuses a short or missing one).
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return _generated_key_file("secret_key", secrets.token_urlsafe(50))
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -341,30 +364,31 @@ LOGGING = {
 
 
 def _embedded_master_key() -> str:
-    # Like the embedded SECRET_KEY, but two processes starting at once must end with the same
-    # key (data wrapped under a lost one is gone for good), and nobody may read a half-written
-    # file: write a private temporary file, then link it into place, which fails if one exists.
+    # Like the embedded SECRET_KEY; data wrapped under a lost key is gone for good, which is
+    # why only the embedded mode (SQLite, the key file beside the database) may generate one.
     import base64
 
-    path = VAR_DIR / "master_key"
-    if not path.exists():
-        temporary = VAR_DIR / f".master_key.{os.getpid()}.{secrets.token_hex(4)}"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
-    return path.read_text().strip()
+    return _generated_key_file(
+        "master_key", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    )
 
 
-HUIKE_MASTER_KEY_SOURCE = "environment" if os.environ.get("HUIKE_MASTER_KEY") else "file"
-HUIKE_MASTER_KEYS: list[str] = [
-    os.environ.get("HUIKE_MASTER_KEY") or _embedded_master_key(),
-    *env_list("HUIKE_MASTER_KEY_PREVIOUS", ""),
-]
+# Outside the embedded mode a generated key would differ per machine (each web and worker
+# host would wrap data keys under its own) and sit beside nothing it protects: there,
+# HUIKE_MASTER_KEY is required, and without it the system check huike.crypto.E001 stops every
+# command at startup. Test runs (pytest, on SQLite or PostgreSQL) keep a generated one.
+_MASTER_KEY_GENERATED = (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" or "pytest" in sys.modules
+)
+if os.environ.get("HUIKE_MASTER_KEY"):
+    HUIKE_MASTER_KEY_SOURCE = "environment"
+    _master_key = os.environ["HUIKE_MASTER_KEY"]
+elif _MASTER_KEY_GENERATED:
+    HUIKE_MASTER_KEY_SOURCE = "file"
+    _master_key = _embedded_master_key()
+else:
+    HUIKE_MASTER_KEY_SOURCE = "missing"
+    _master_key = ""
+HUIKE_MASTER_KEYS: list[str] = (
+    [_master_key, *env_list("HUIKE_MASTER_KEY_PREVIOUS", "")] if _master_key else []
+)

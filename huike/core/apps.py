@@ -9,8 +9,15 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self) -> None:
-        from huike.core.checks import check_master_key_source, check_master_keys, check_site_url
+        from huike.core.checks import (
+            DATA_KEYS_TAG,
+            check_data_key_masters,
+            check_master_key_source,
+            check_master_keys,
+            check_site_url,
+        )
 
         checks.register(check_master_keys, checks.Tags.security)
+        checks.register(check_data_key_masters, DATA_KEYS_TAG)
         checks.register(check_master_key_source, checks.Tags.security, deploy=True)
         checks.register(check_site_url, checks.Tags.security, deploy=True)

@@ -6,8 +6,13 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
-from huike.core.crypto import master_key_decode, master_key_setting_name
+from huike.core.crypto import master_key_decode, master_key_id, master_key_setting_name
+
+# Not a Django built-in tag: `check --tag security` (and tests filtering by tag) stay free of
+# database access, while every command's startup checks (which run all tags) include it.
+DATA_KEYS_TAG = "huike_data_keys"
 
 GENERATE_HINT = (
     "Generate one with: python -c 'import base64, secrets; "
@@ -25,7 +30,10 @@ def check_master_keys(
         return [
             Error(
                 "No personal-data master key is configured.",
-                hint="Set HUIKE_MASTER_KEY. " + GENERATE_HINT,
+                hint=(
+                    "Set HUIKE_MASTER_KEY (required unless the database is the embedded "
+                    "SQLite one). " + GENERATE_HINT
+                ),
                 id="huike.crypto.E001",
             )
         ]
@@ -44,12 +52,62 @@ def check_master_keys(
     return messages
 
 
+def check_data_key_masters(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Every master key that wraps a data key in the database must be configured; otherwise
+    the personal data of those workspaces cannot be read, which should stop a deployment with
+    a wrong or missing HUIKE_MASTER_KEY_PREVIOUS at startup rather than at the first read.
+
+    One `SELECT DISTINCT master_key_id`; nothing is reported when the database is not
+    reachable or not migrated yet (migrate itself runs the checks before creating the table).
+    """
+    configured: set[str] = set()
+    for value in getattr(settings, "HUIKE_MASTER_KEYS", []):
+        try:
+            configured.add(master_key_id(master_key_decode(value)))
+        except ValueError:
+            continue  # huike.crypto.E002 reports it
+    if not configured:
+        return []  # huike.crypto.E001 reports it
+    from huike.core.models import DataKey
+
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        # A savepoint, so a missing table does not break a surrounding transaction.
+        with transaction.atomic(using=connection.alias):
+            used = set(
+                DataKey.objects.using(connection.alias)
+                .order_by()
+                .values_list("master_key_id", flat=True)
+                .distinct()
+            )
+    except DatabaseError:
+        return []
+    missing = sorted(used - configured)
+    if not missing:
+        return []
+    return [
+        Error(
+            f"Data keys are wrapped by master keys {', '.join(missing)}, which are neither "
+            "HUIKE_MASTER_KEY nor in HUIKE_MASTER_KEY_PREVIOUS; their personal data cannot be "
+            "read.",
+            hint=(
+                "Set the master key those data keys were wrapped with (HUIKE_MASTER_KEY, or "
+                "HUIKE_MASTER_KEY_PREVIOUS while `huike keys rewrap` runs). `huike keys "
+                "status` lists the data keys per master key."
+            ),
+            id="huike.crypto.E003",
+        )
+    ]
+
+
 def check_master_key_source(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """Deploy check: a generated key file sits beside the database it protects, so a copy of
     the var/ directory (or a backup of it) carries both."""
-    if getattr(settings, "HUIKE_MASTER_KEY_SOURCE", "environment") == "environment":
+    if getattr(settings, "HUIKE_MASTER_KEY_SOURCE", "environment") != "file":
         return []
     return [
         Warning(

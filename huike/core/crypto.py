@@ -10,12 +10,16 @@ Keys
   readers whichever version a token names.
 
 Token (bytes): format 0x01 | key version (4 bytes, big-endian) | nonce (12) | ciphertext + tag.
-The associated data is the token header plus workspace id, table, column and row key (the
+The associated data is the token header plus workspace id, logical table ("app_label.model"),
+field name and row key (the
 row's public UUID), so a token copied to another row, column or workspace, or altered in any
 byte, does not decrypt.
 
-Blind index: HMAC-SHA256(index key, kind + "\\0" + normalized value), 32 bytes. The same value
-gives the same index within a workspace and kind, and nothing that can be compared elsewhere.
+Blind index (bytes): index key version (4 bytes, big-endian) | HMAC-SHA256(index key, kind +
+"\\0" + normalized value). The same value gives the same index within a workspace, kind and
+index key version, and nothing that can be compared elsewhere. The version prefix lets rotation
+find every row whose index was computed under an older index key (whoever wrote it, and
+whenever), and lookups match under every index key the workspace has, so no row goes unfound.
 """
 
 import base64
@@ -32,18 +36,21 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import F, QuerySet
-from django.db.models.functions import Substr
+from django.db.models import Case, F, QuerySet, When
+from django.db.models.functions import Length, Substr
+from django.db.models.lookups import Exact
 from django.utils.translation import gettext as _
 
 from huike.core.models import DataKey
-from huike.core.normalize import normalize_identity
+from huike.core.normalize import DEFAULT_PHONE_REGION, normalize_identity
 
 ENCRYPTION = DataKey.Purpose.ENCRYPTION.value
 INDEX = DataKey.Purpose.INDEX.value
 
 TOKEN_FORMAT = 1
 _HEADER = struct.Struct(">BI")  # format byte, key version
+_INDEX_HEADER = struct.Struct(">I")  # index key version, in front of every blind index
+INDEX_BYTES = _INDEX_HEADER.size + 32
 NONCE_BYTES = 12  # 96-bit random nonces: the size GCM is specified for
 KEY_BYTES = 32  # AES-256 and HMAC-SHA256 keys
 # Unwrapped keys kept in memory: a process touches few (workspace, version) pairs at a time, and
@@ -61,6 +68,10 @@ class DecryptionError(CryptoError):
 
 class MasterKeyError(CryptoError):
     """The master key configuration cannot open (or wrap) a data key."""
+
+
+class PlaintextError(CryptoError, ValueError):
+    """A value to encrypt that is not text UTF-8 can hold (not a str, or a lone surrogate)."""
 
 
 # --- master keys ----------------------------------------------------------------------------
@@ -185,6 +196,36 @@ def token_header_version(header: bytes) -> int | None:
     return int(_HEADER.unpack(header)[1])
 
 
+def index_header(version: int) -> bytes:
+    """The first bytes of every blind index computed under index key `version`."""
+    return _INDEX_HEADER.pack(version)
+
+
+def index_header_version(header: bytes) -> int | None:
+    """The index key version an index header names; None for a malformed one."""
+    if len(header) != _INDEX_HEADER.size:
+        return None
+    return int(_INDEX_HEADER.unpack(header)[0])
+
+
+def index_version(index: bytes | memoryview | None) -> int | None:
+    """The index key version a stored blind index was computed under; None for a value that is
+    not a versioned index (missing, or written before indexes carried their version)."""
+    if index is None or len(index) != INDEX_BYTES:
+        return None
+    return int(_INDEX_HEADER.unpack(bytes(index)[: _INDEX_HEADER.size])[0])
+
+
+def _plaintext_bytes(plaintext: object) -> bytes:
+    if not isinstance(plaintext, str):
+        raise PlaintextError(f"only text is encrypted, not {type(plaintext).__name__}")
+    try:
+        return plaintext.encode()
+    except UnicodeEncodeError:
+        # Lone surrogates (e.g. from a badly decoded file) have no UTF-8 form.
+        raise PlaintextError("the text holds a lone surrogate, which UTF-8 cannot hold") from None
+
+
 # --- one workspace's keys -------------------------------------------------------------------
 def _pii_aad(header: bytes, workspace_id: int, table: str, column: str, row_key: str) -> bytes:
     for name, part in (("table", table), ("column", column), ("row_key", row_key)):
@@ -296,7 +337,8 @@ class WorkspaceKeys:
         header = token_header(version)
         nonce = secrets.token_bytes(NONCE_BYTES)
         aad = _pii_aad(header, self.workspace_id, table, column, row_key)
-        return header + nonce + AESGCM(key).encrypt(nonce, plaintext.encode(), aad)
+        data = _plaintext_bytes(plaintext)
+        return header + nonce + AESGCM(key).encrypt(nonce, data, aad)
 
     def decrypt(self, *, table: str, column: str, row_key: str, token: bytes | memoryview) -> str:
         token = bytes(token)  # PostgreSQL hands bytea back as memoryview
@@ -323,31 +365,44 @@ class WorkspaceKeys:
             ) from None
         return plaintext.decode()
 
-    def blind_index(self, *, kind: str, value: str, is_normalized: bool = False) -> bytes:
-        """The index of `value` under the newest index key (what writers store).
+    def blind_index(
+        self,
+        *,
+        kind: str,
+        value: str,
+        is_normalized: bool = False,
+        default_region: str = DEFAULT_PHONE_REGION,
+    ) -> bytes:
+        """The index of `value` under the newest index key (what writers store), prefixed with
+        that key's version.
 
         `is_normalized=True` is for callers that have just normalized the value themselves
         (an import does, to store E.164): parsing a phone number twice is most of the cost.
+        `default_region` reads phone numbers written without a country code.
         """
-        _version, key = self._current(INDEX)
-        normalized = value if is_normalized else normalize_identity(kind, value)
-        return _blind_index_with(key, kind, normalized)
+        version, key = self._current(INDEX)
+        normalized = value if is_normalized else normalize_identity(kind, value, default_region)
+        return _blind_index_with(version, key, kind, normalized)
 
-    def blind_index_candidates(self, *, kind: str, value: str) -> list[bytes]:
-        """The index under every index key not yet retired, newest first.
+    def blind_index_candidates(
+        self, *, kind: str, value: str, default_region: str = DEFAULT_PHONE_REGION
+    ) -> list[bytes]:
+        """The index under every index key of the workspace, retired ones too, newest first.
 
-        Lookups match on all of them (`index__in=`), so an exact-match search keeps finding
-        rows while `keys rotate --include-index` recomputes the index column.
+        Lookups match on all of them (`index__in=`): a row whose index a writer computed under
+        an older key (one holding keys loaded before a rotation, or saving an instance loaded
+        before it) is still found until the next rotation brings its index up to date.
         """
-        normalized = normalize_identity(kind, value)
-        rows = [row for row in reversed(self.versions(INDEX)) if row.retired_at is None]
+        normalized = normalize_identity(kind, value, default_region)
+        rows = list(reversed(self.versions(INDEX)))
         if not rows:
             return [self.blind_index(kind=kind, value=normalized, is_normalized=True)]
-        return [_blind_index_with(self.unwrap(row), kind, normalized) for row in rows]
+        return [_blind_index_with(row.version, self.unwrap(row), kind, normalized) for row in rows]
 
 
-def _blind_index_with(key: bytes, kind: str, normalized: str) -> bytes:
-    return hmac.new(key, f"{kind}\0{normalized}".encode(), hashlib.sha256).digest()
+def _blind_index_with(version: int, key: bytes, kind: str, normalized: str) -> bytes:
+    digest = hmac.new(key, f"{kind}\0{normalized}".encode(), hashlib.sha256).digest()
+    return index_header(version) + digest
 
 
 def workspace_keys(workspace_id: int) -> WorkspaceKeys:
@@ -381,12 +436,17 @@ def pii_decrypt(
     )
 
 
-def blind_index(*, workspace_id: int, kind: str, value: str) -> bytes:
-    """32-byte HMAC-SHA256 of the normalized value, for exact-match lookups and dedup.
+def blind_index(
+    *, workspace_id: int, kind: str, value: str, default_region: str = DEFAULT_PHONE_REGION
+) -> bytes:
+    """The index key version and HMAC-SHA256 of the normalized value, for exact-match lookups
+    and dedup (36 bytes).
 
     Raises InvalidInputError(field=kind) when the value does not normalize (e.g. not a phone).
     """
-    return workspace_keys(workspace_id).blind_index(kind=kind, value=value)
+    return workspace_keys(workspace_id).blind_index(
+        kind=kind, value=value, default_region=default_region
+    )
 
 
 # --- registry of encrypted columns ----------------------------------------------------------
@@ -404,15 +464,18 @@ class EncryptedColumn:
     kind_field: str | None = None
     workspace_field: str = "workspace"
 
+    # The names bound into each token's associated data are logical ("app_label.model" and the
+    # field name), not db_table/db_column: renaming a table or a column in a migration must
+    # not make every token in it undecryptable. Renaming the model or the field would, so a
+    # model that must be renamed keeps its old name here through a data migration that
+    # re-encrypts.
     @property
     def table(self) -> str:
-        return self.model._meta.db_table
+        return self.model._meta.label_lower
 
     @property
     def column(self) -> str:
-        column = _concrete_field(self.model, self.ciphertext_field).column
-        assert column is not None  # concrete fields always have one
-        return column
+        return _concrete_field(self.model, self.ciphertext_field).name
 
     @property
     def label(self) -> str:
@@ -431,6 +494,19 @@ class EncryptedColumn:
     def header_expression(self) -> Substr:
         """The leading bytes of each row's token (format and key version), computed in SQL."""
         return Substr(F(self.ciphertext_field), 1, _HEADER.size, output_field=models.BinaryField())
+
+    def index_header_expression(self) -> Case:
+        """The leading bytes of each row's blind index (its index key version), in SQL; NULL
+        for a missing index or one of another length (from before indexes had versions)."""
+        assert self.index_field is not None
+        return Case(
+            When(
+                Exact(Length(F(self.index_field)), INDEX_BYTES),
+                then=Substr(F(self.index_field), 1, _INDEX_HEADER.size),
+            ),
+            default=None,
+            output_field=models.BinaryField(),
+        )
 
     def row_kind(self, row: models.Model) -> str:
         return str(getattr(row, self.kind_field)) if self.kind_field else str(self.kind)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import Count
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,6 +29,9 @@ from huike.core.crypto import (
     datakey_unwrap,
     datakey_wrap,
     encrypted_columns,
+    index_header,
+    index_header_version,
+    index_version,
     keys_cache_clear,
     master_keys,
     token_header,
@@ -42,8 +45,9 @@ from huike.core.models import DataKey
 # enough that the row locks a batch takes are held for milliseconds and memory stays flat.
 ROTATION_BATCH_SIZE = 500
 # Writers that loaded their keys before a rotation began may still add rows under the old
-# version while it runs; each further pass picks those up. Rows written after the last pass
-# stay readable (retired keys still decrypt) and the next rotation moves them.
+# versions while it runs; each further pass picks those up. Rows written after the last pass
+# stay readable and findable (retired keys still decrypt, lookups match every index key) and
+# the next rotation moves them; `huike keys status` counts them.
 ROTATION_MAX_PASSES = 3
 # How many failed rows a rotation report lists (all are counted).
 ROTATION_FAILURES_LISTED = 100
@@ -59,6 +63,9 @@ class ColumnVersions:
     label: str
     # Rows per encryption key version; None counts tokens too malformed to name a version.
     rows_by_version: dict[int | None, int]
+    # Rows per index key version of their blind index (empty for a column without one); None
+    # counts indexes that name no version (missing, or from before indexes carried one).
+    index_rows_by_version: dict[int | None, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,25 +86,33 @@ def keys_status(*, workspace_ids: Sequence[int]) -> list[WorkspaceKeyStatus]:
     ):
         keys[row.workspace_id].append(row)
     counts: dict[tuple[int, str], dict[int | None, int]] = {}
+    index_counts: dict[tuple[int, str], dict[int | None, int]] = {}
     columns = encrypted_columns()
     for column in columns:
         workspace_attname = column.workspace_attname
-        grouped = (
-            column.model._default_manager.filter(
-                **{
-                    f"{workspace_attname}__in": workspace_ids,
-                    f"{column.ciphertext_field}__isnull": False,
-                }
-            )
-            .annotate(token_header=column.header_expression())
-            .values(workspace_attname, "token_header")
-            .annotate(rows=Count("pk"))
-            .order_by()
+        rows = column.model._default_manager.filter(
+            **{
+                f"{workspace_attname}__in": workspace_ids,
+                f"{column.ciphertext_field}__isnull": False,
+            }
         )
-        for item in grouped:
-            version = token_header_version(bytes(item["token_header"] or b""))
-            per_version = counts.setdefault((item[workspace_attname], column.label), {})
-            per_version[version] = per_version.get(version, 0) + item["rows"]
+        _count_versions(
+            rows,
+            workspace_attname,
+            column.header_expression(),
+            token_header_version,
+            counts,
+            column.label,
+        )
+        if column.index_field:
+            _count_versions(
+                rows,
+                workspace_attname,
+                column.index_header_expression(),
+                index_header_version,
+                index_counts,
+                column.label,
+            )
     return [
         WorkspaceKeyStatus(
             workspace_id=workspace_id,
@@ -105,11 +120,9 @@ def keys_status(*, workspace_ids: Sequence[int]) -> list[WorkspaceKeyStatus]:
             columns=[
                 ColumnVersions(
                     label=column.label,
-                    rows_by_version=dict(
-                        sorted(
-                            counts.get((workspace_id, column.label), {}).items(),
-                            key=lambda item: -1 if item[0] is None else item[0],
-                        )
+                    rows_by_version=_sorted_versions(counts, workspace_id, column.label),
+                    index_rows_by_version=_sorted_versions(
+                        index_counts, workspace_id, column.label
                     ),
                 )
                 for column in columns
@@ -117,6 +130,37 @@ def keys_status(*, workspace_ids: Sequence[int]) -> list[WorkspaceKeyStatus]:
         )
         for workspace_id in workspace_ids
     ]
+
+
+def _count_versions(
+    rows: QuerySet[Any],
+    workspace_attname: str,
+    expression: Any,
+    version_of: Callable[[bytes], int | None],
+    counts: dict[tuple[int, str], dict[int | None, int]],
+    label: str,
+) -> None:
+    grouped = (
+        rows.annotate(huike_header=expression)
+        .values(workspace_attname, "huike_header")
+        .annotate(rows=Count("pk"))
+        .order_by()
+    )
+    for item in grouped:
+        version = version_of(bytes(item["huike_header"] or b""))
+        per_version = counts.setdefault((item[workspace_attname], label), {})
+        per_version[version] = per_version.get(version, 0) + item["rows"]
+
+
+def _sorted_versions(
+    counts: dict[tuple[int, str], dict[int | None, int]], workspace_id: int, label: str
+) -> dict[int | None, int]:
+    return dict(
+        sorted(
+            counts.get((workspace_id, label), {}).items(),
+            key=lambda item: -1 if item[0] is None else item[0],
+        )
+    )
 
 
 # --- rotation -------------------------------------------------------------------------------
@@ -177,10 +221,14 @@ def _rotate_batch(
     *,
     keys: WorkspaceKeys,
     after_pk: Any,
-    reindex: bool,
     batch_size: int,
 ) -> _Batch:
-    """Re-encrypt the next rows of `column` (after `after_pk`) not on the newest version.
+    """Bring the next rows of `column` (after `after_pk`) to the newest keys: re-encrypt a
+    token on an older encryption version, recompute an index on an older index version.
+
+    Rows are selected by what they hold, not by which rotation is running: a row a stale writer
+    stored with an old index (keys loaded before a rotation, or `save()` of an instance loaded
+    before it) is brought up to date by whichever rotation runs next.
 
     One transaction; the batch's rows are locked (select_for_update) before they are read, so
     a concurrent writer either commits first (and we re-encrypt its value) or waits for us.
@@ -189,18 +237,26 @@ def _rotate_batch(
     version = keys.current_version(ENCRYPTION)
     assert version is not None
     current_header = token_header(version)
+    current_index: bytes | None = None
+    # None when the column has no index, or the workspace no index key yet (nothing to redo).
+    current_index_version = keys.current_version(INDEX) if column.index_field else None
+    if current_index_version is not None:
+        current_index = index_header(current_index_version)
     fields = [column.ciphertext_field]
-    if reindex and column.index_field:
+    if column.index_field:
         fields.append(column.index_field)
     loaded = {"pk", column.ciphertext_field, column.row_key_field, *fields}
     if column.kind_field:
         loaded.add(column.kind_field)
     with transaction.atomic():
-        queryset = (
-            column.rows(keys.workspace_id)
-            .annotate(huike_token_header=column.header_expression())
-            .exclude(huike_token_header=current_header)
+        queryset = column.rows(keys.workspace_id).annotate(
+            huike_token_header=column.header_expression()
         )
+        stale = ~Q(huike_token_header=current_header)
+        if current_index is not None:
+            queryset = queryset.annotate(huike_index_header=column.index_header_expression())
+            stale |= Q(huike_index_header__isnull=True) | ~Q(huike_index_header=current_index)
+        queryset = queryset.filter(stale)
         if after_pk is not None:
             queryset = queryset.filter(pk__gt=after_pk)
         rows = list(queryset.order_by("pk").only(*sorted(loaded)).select_for_update()[:batch_size])
@@ -208,23 +264,31 @@ def _rotate_batch(
         failures: list[RowFailure] = []
         for row in rows:
             row_key = str(getattr(row, column.row_key_field))
+            token = bytes(getattr(row, column.ciphertext_field))
             try:
                 plaintext = keys.decrypt(
-                    table=column.table,
-                    column=column.column,
-                    row_key=row_key,
-                    token=getattr(row, column.ciphertext_field),
+                    table=column.table, column=column.column, row_key=row_key, token=token
                 )
-                if reindex and column.index_field:
-                    index = keys.blind_index(kind=column.row_kind(row), value=plaintext)
-                    setattr(row, column.index_field, index)
+                index_field = column.index_field
+                if (
+                    index_field is not None
+                    and current_index_version is not None
+                    and index_version(getattr(row, index_field)) != current_index_version
+                ):
+                    # The stored value is the normalized one: normalizing it again could only
+                    # fail (or change it) after a change of the rules or of the region.
+                    index = keys.blind_index(
+                        kind=column.row_kind(row), value=plaintext, is_normalized=True
+                    )
+                    setattr(row, index_field, index)
             except (DecryptionError, InvalidInputError) as error:
                 failures.append(RowFailure(column.label, str(row.pk), str(error)))
                 continue
-            token = keys.encrypt(
-                table=column.table, column=column.column, row_key=row_key, plaintext=plaintext
-            )
-            setattr(row, column.ciphertext_field, token)
+            if token[: len(current_header)] != current_header:
+                token = keys.encrypt(
+                    table=column.table, column=column.column, row_key=row_key, plaintext=plaintext
+                )
+                setattr(row, column.ciphertext_field, token)
             changed.append(row)
         if changed:
             column.model._default_manager.bulk_update(changed, fields, batch_size=batch_size)
@@ -288,9 +352,7 @@ def _rotate_workspace(
         for column in columns:
             after_pk: Any = None
             while True:
-                batch = _rotate_batch(
-                    column, keys=keys, after_pk=after_pk, reindex=reindex, batch_size=batch_size
-                )
+                batch = _rotate_batch(column, keys=keys, after_pk=after_pk, batch_size=batch_size)
                 if batch.rows == 0:
                     break
                 moved += batch.reencrypted
@@ -312,9 +374,8 @@ def _rotate_workspace(
             break
     with transaction.atomic():
         if report.finished:
-            report.retired = _retire_older(keys, ENCRYPTION)
-            if reindex:
-                report.retired += _retire_older(keys, INDEX)
+            # Every row is now on the newest index key too, whichever rotation this was.
+            report.retired = _retire_older(keys, ENCRYPTION) + _retire_older(keys, INDEX)
         audit_record(
             workspace_id=workspace_id,
             action=AuditAction.KEYS_ROTATED,

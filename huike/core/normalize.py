@@ -6,6 +6,7 @@ every write path (forms, API, import, channels) must normalize through these fun
 the same customer.
 """
 
+import re
 import unicodedata
 from collections.abc import Callable
 
@@ -21,19 +22,42 @@ from huike.core.errors import InvalidInputError
 DEFAULT_PHONE_REGION = "CN"
 
 
+# The ways an extension is written ("x8002", "ext. 12", "extension 12", RFC 3966 ";ext=9");
+# "#8003" has no letters. Any other letter makes a vanity number (1-800-FLOWERS), refused.
+_EXTENSION_WORDS = re.compile(r";ext=|\bext(?:ension)?\b\.?|(?<![a-z])x(?=[\s.]*\d)")
+
+
+def _text(value: object, field: str) -> str:
+    """`value` if it is a string UTF-8 can hold; InvalidInputError(field=field) otherwise."""
+    if not isinstance(value, str):
+        raise InvalidInputError(_("Enter text."), field=field)
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (from a badly decoded file) is no character anyone typed.
+        raise InvalidInputError(_("The value holds invalid characters."), field=field) from None
+    return value
+
+
 def normalize_phone(value: str, default_region: str = DEFAULT_PHONE_REGION) -> str:
-    """The number in E.164 (`+8613812345678`).
+    """The number in E.164 (`+8613812345678`), with its extension in RFC 3966 form when it has
+    one (`+861065529988;ext=12`), so the extensions of one switchboard stay distinct.
 
     Raises InvalidInputError(field="phone") for anything that is not a valid number of its
-    region. The message does not repeat the value: it ends up in logs and error files.
+    region, and for letters (vanity numbers): read as digits they would name another
+    person's number. The message does not repeat the value: it ends up in logs and error files.
     """
-    text = value.strip()
+    text = unicodedata.normalize("NFKC", _text(value, "phone")).strip()
     if not text:
         raise InvalidInputError(_("Enter a phone number."), field="phone")
-    try:
-        number = phonenumbers.parse(text, default_region)
-    except phonenumbers.NumberParseException:
+    number: phonenumbers.PhoneNumber | None
+    if any(char.isalpha() for char in _EXTENSION_WORDS.sub("", text.lower())):
         number = None
+    else:
+        try:
+            number = phonenumbers.parse(text, default_region)
+        except phonenumbers.NumberParseException:
+            number = None
     if number is None or not phonenumbers.is_valid_number(number):
         raise InvalidInputError(
             _(
@@ -43,26 +67,50 @@ def normalize_phone(value: str, default_region: str = DEFAULT_PHONE_REGION) -> s
             % {"region": default_region},
             field="phone",
         )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return f"{e164};ext={number.extension}" if number.extension else e164
 
 
 def normalize_email(value: str) -> str:
-    """The address stripped and lower-cased; InvalidInputError(field="email") if malformed."""
+    """The address in one ASCII spelling: local part NFKC and lower-cased, domain in IDNA
+    ASCII form (`a@bücher.de` is `a@xn--bcher-kva.de`); InvalidInputError(field="email") if
+    malformed.
+
+    Invisible characters (zero-width space, soft hyphen, word joiner: Unicode Cc/Cf) and
+    combining marks left in the domain are refused rather than dropped: an address that looks
+    like another one must not be taken for it, nor produce an index of its own.
+    """
     # NFKC folds the full-width letters and @ a Chinese input method produces into their
     # ASCII forms, which is what the person meant.
-    text = unicodedata.normalize("NFKC", value).strip().lower()
+    text = unicodedata.normalize("NFKC", _text(value, "email")).strip()
     if not text:
         raise InvalidInputError(_("Enter an email address."), field="email")
+    invalid = InvalidInputError(_("Enter a valid email address."), field="email")
+    if any(unicodedata.category(char) in {"Cc", "Cf"} for char in text) or "@" not in text:
+        raise invalid
+    local, domain = text.rsplit("@", 1)
+    if any(unicodedata.category(char).startswith("M") for char in domain):
+        raise invalid
     try:
-        validate_email(text)
+        # Python's codec is IDNA 2003 (the `idna` package for IDNA 2008/UTS #46 is not
+        # installed); after NFKC and lower-casing both give one ASCII form for the domains
+        # people type. Labels are checked one by one, so an empty one is refused too.
+        ascii_domain = domain.lower().encode("idna").decode("ascii")
+    except UnicodeError:
+        raise invalid from None
+    address = f"{local.lower()}@{ascii_domain}"
+    if not all("!" <= char <= "~" for char in address):
+        raise invalid
+    try:
+        validate_email(address)
     except ValidationError:
-        raise InvalidInputError(_("Enter a valid email address."), field="email") from None
-    return text
+        raise invalid from None
+    return address
 
 
 def normalize_text(value: str) -> str:
     """Identities without a richer rule (openids, external ids) are compared as given."""
-    return value.strip()
+    return _text(value, "value").strip()
 
 
 NORMALIZERS: dict[str, Callable[[str], str]] = {
@@ -71,12 +119,18 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
 }
 
 
-def normalize_identity(kind: str, value: str) -> str:
+def normalize_identity(kind: str, value: str, default_region: str = DEFAULT_PHONE_REGION) -> str:
     """Normalize by identity kind; kinds without a rule of their own are only stripped.
+    `default_region` reads phone numbers written without a country code.
 
     Raises InvalidInputError(field=kind) for an empty value or one its kind rejects.
     """
-    normalized = NORMALIZERS.get(kind, normalize_text)(value)
+    if kind == "phone":
+        normalized = normalize_phone(value, default_region)
+    elif kind in NORMALIZERS:
+        normalized = NORMALIZERS[kind](value)
+    else:
+        normalized = _text(value, kind).strip()
     if not normalized:
         raise InvalidInputError(_("Enter a value."), field=kind)
     return normalized

@@ -12,11 +12,16 @@ FIELDS = (("phone", "phone_token", "phone_index"), ("email", "email_token", "ema
 
 
 def contact_create(
-    *, workspace_id: int, phone: str | None = None, email: str | None = None
+    *,
+    workspace_id: int,
+    phone: str | None = None,
+    email: str | None = None,
+    keys: WorkspaceKeys | None = None,
 ) -> Contact:
+    """`keys` stands for a writer still holding keys it loaded earlier (before a rotation)."""
     values = {"phone": phone, "email": email}
     with transaction.atomic():
-        keys = workspace_keys(workspace_id)
+        keys = keys or workspace_keys(workspace_id)
         contact = Contact(workspace_id=workspace_id)
         for kind, token_field, index_field in FIELDS:
             value = values[kind]

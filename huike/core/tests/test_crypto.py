@@ -17,10 +17,14 @@ from huike.core.crypto import (
     INDEX,
     DecryptionError,
     MasterKeyError,
+    PlaintextError,
     blind_index,
+    datakey_unwrap,
+    datakey_wrap,
     encrypted_column,
     encrypted_columns,
     master_key_id,
+    master_keys,
     pii_decrypt,
     pii_encrypt,
     register_encrypted_column,
@@ -33,7 +37,7 @@ from tests.recordapp.models import Contact
 
 ROW = "3f2a5c1e-8a4b-4c3d-9e8f-0a1b2c3d4e5f"
 OTHER_ROW = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
-SLOT = {"table": "recordapp_contact", "column": "phone_token", "row_key": ROW}
+SLOT = {"table": "recordapp.contact", "column": "phone_token", "row_key": ROW}
 
 
 def new_master_key() -> str:
@@ -51,12 +55,41 @@ def master(settings: Any) -> str:
 @hypothesis_settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(plaintext=st.text())
+@given(
+    plaintext=st.text(
+        alphabet=st.one_of(
+            st.characters(),
+            # lone surrogates, which st.characters() leaves out by default
+            st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, categories=["Cs"]),
+        )
+    )
+)
 def test_any_text_decrypts_to_itself(workspace: Workspace, master: str, plaintext: str) -> None:
+    # given any text, lone surrogates included
+    try:
+        plaintext.encode()
+    except UnicodeEncodeError:
+        # then text UTF-8 cannot hold is refused clearly, as a ValueError
+        with pytest.raises(PlaintextError) as raised:
+            pii_encrypt(workspace_id=workspace.pk, plaintext=plaintext, **SLOT)
+        assert isinstance(raised.value, ValueError)
+        assert str(raised.value) == "the text holds a lone surrogate, which UTF-8 cannot hold"
+        return
     # when
     token = pii_encrypt(workspace_id=workspace.pk, plaintext=plaintext, **SLOT)
     # then
     assert pii_decrypt(workspace_id=workspace.pk, token=token, **SLOT) == plaintext
+
+
+@pytest.mark.parametrize("plaintext", ["\ud800", "a\udfffb", None, 5, b"bytes"])
+def test_odd_plaintext_is_a_value_error_not_a_unicode_error(
+    workspace: Workspace, master: str, plaintext: object
+) -> None:
+    with pytest.raises(PlaintextError) as raised:
+        pii_encrypt(workspace_id=workspace.pk, plaintext=plaintext, **SLOT)  # type: ignore[arg-type]
+
+    assert isinstance(raised.value, ValueError)
+    assert not isinstance(raised.value, UnicodeError)
 
 
 def test_token_layout_is_format_version_nonce_ciphertext_tag(
@@ -197,7 +230,9 @@ def test_blind_index_is_stable_within_a_workspace_and_kind(
     indexes = {blind_index(workspace_id=workspace.pk, kind="phone", value=v) for v in spellings}
 
     assert len(indexes) == 1
-    assert len(indexes.pop()) == 32
+    index = indexes.pop()
+    # the index key version, then the 32-byte HMAC
+    assert (len(index), index[:4]) == (36, b"\0\0\0\1")
 
 
 def test_blind_index_differs_across_workspaces_and_kinds(
@@ -379,9 +414,9 @@ def test_registering_a_column_again_identically_is_harmless() -> None:
 
     assert again == encrypted_column(Contact, "phone_token")
     assert [column.label for column in encrypted_columns()] == [
-        "recordapp_contact.email_token",
-        "recordapp_contact.phone_token",
-        "recordapp_identityrecord.value_token",
+        "recordapp.contact.email_token",
+        "recordapp.contact.phone_token",
+        "recordapp.identityrecord.value_token",
     ]
 
 
@@ -390,7 +425,7 @@ def test_registering_a_column_again_identically_is_harmless() -> None:
     [
         (
             {"ciphertext_field": "phone_token", "index_field": "phone_index", "kind": "email"},
-            "recordapp_contact.phone_token registered twice differently",
+            "recordapp.contact.phone_token registered twice differently",
         ),
         ({"ciphertext_field": "public_id"}, "Contact.public_id must be a BinaryField"),
         (
@@ -402,3 +437,96 @@ def test_registering_a_column_again_identically_is_harmless() -> None:
 def test_registering_a_column_wrongly_is_refused(arguments: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         register_encrypted_column(Contact, row_key_field="public_id", **arguments)
+
+
+def test_blind_index_reads_local_numbers_in_the_given_region(
+    workspace: Workspace, master: str
+) -> None:
+    keys = workspace_keys(workspace.pk)
+
+    us_local = keys.blind_index(kind="phone", value="(650) 253-0000", default_region="US")
+    candidates = keys.blind_index_candidates(
+        kind="phone", value="650 253 0000", default_region="US"
+    )
+
+    assert us_local == keys.blind_index(kind="phone", value="+1 650 253 0000")
+    assert candidates == [us_local]
+    assert (
+        blind_index(
+            workspace_id=workspace.pk, kind="phone", value="6502530000", default_region="US"
+        )
+        == us_local
+    )
+
+
+def test_the_same_key_material_in_another_workspace_does_not_decrypt(
+    workspace: Workspace, other_workspace: Workspace, master: str
+) -> None:
+    # given the other workspace's encryption key v1 is the very same key as this one's
+    token = pii_encrypt(workspace_id=workspace.pk, plaintext="+8613812345678", **SLOT)
+    keys = workspace_keys(workspace.pk)
+    material = keys.unwrap(keys.versions(ENCRYPTION)[0])
+    DataKey.objects.create(
+        workspace=other_workspace,
+        purpose=ENCRYPTION,
+        version=1,
+        master_key_id=master_key_id(base64.urlsafe_b64decode(master)),
+        wrapped_key=datakey_wrap(
+            workspace_id=other_workspace.pk,
+            purpose=ENCRYPTION,
+            version=1,
+            key=material,
+            masters=master_keys(),
+        ),
+    )
+    assert (
+        pii_decrypt(
+            workspace_id=other_workspace.pk,
+            token=pii_encrypt(workspace_id=other_workspace.pk, plaintext="x", **SLOT),
+            **SLOT,
+        )
+        == "x"
+    )
+    # then only the workspace id in the associated data tells them apart, and it does
+    with pytest.raises(DecryptionError):
+        pii_decrypt(workspace_id=other_workspace.pk, token=token, **SLOT)
+
+
+@pytest.mark.parametrize(("purpose", "version"), [(ENCRYPTION, 2), (INDEX, 1), (INDEX, 2)])
+def test_a_wrapped_key_copied_to_another_version_or_purpose_does_not_unwrap(
+    workspace: Workspace, master: str, purpose: str, version: int
+) -> None:
+    # given encryption key v1, its wrapped bytes copied into another (purpose, version) slot
+    pii_encrypt(workspace_id=workspace.pk, plaintext="x", **SLOT)
+    original = DataKey.objects.get(workspace=workspace, purpose=ENCRYPTION, version=1)
+    DataKey.objects.filter(workspace=workspace, purpose=INDEX).delete()
+    copy = DataKey.objects.create(
+        workspace=workspace,
+        purpose=purpose,
+        version=version,
+        master_key_id=original.master_key_id,
+        wrapped_key=bytes(original.wrapped_key),
+    )
+    # then the copy does not unwrap, while the original does
+    assert len(datakey_unwrap(original)) == 32
+    with pytest.raises(MasterKeyError) as raised:
+        datakey_unwrap(copy)
+    assert str(raised.value) == (
+        f"The {purpose} key v{version} of workspace {workspace.pk} does not unwrap with master "
+        f"key {original.master_key_id}: the key row was altered or copied."
+    )
+
+
+def test_associated_data_uses_logical_names_that_survive_a_table_rename() -> None:
+    # given the registered phone column of the test model
+    from tests.recordapp.models import Contact
+
+    column = encrypted_column(Contact, "phone_token")
+    db_table = Contact._meta.db_table
+    try:
+        # when a migration renames the table
+        Contact._meta.db_table = "renamed_contacts"
+        # then the names bound into tokens stay the same
+        assert (column.table, column.column) == ("recordapp.contact", "phone_token")
+    finally:
+        Contact._meta.db_table = db_table

@@ -12,6 +12,7 @@ import pytest
 from django.core.checks import Tags, run_checks
 
 from huike.core.crypto import master_key_decode
+from huike.core.models import DataKey
 
 VALID = base64.urlsafe_b64encode(b"k" * 32).decode()
 
@@ -98,7 +99,9 @@ def settings_in_subprocess(var_dir: Path, **env: str) -> list[str]:
     clean = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("HUIKE_MASTER_KEY") and key != "DJANGO_SETTINGS_MODULE"
+        # Embedded mode (SQLite) unless a test names another database.
+        if not key.startswith("HUIKE_MASTER_KEY")
+        and key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL"}
     }
     clean.update(HUIKE_VAR_DIR=str(var_dir), **env)
     script = (
@@ -129,6 +132,69 @@ def test_embedded_mode_generates_a_private_key_file_once(tmp_path: Path) -> None
     assert sorted(path.name for path in tmp_path.iterdir() if "master_key" in path.name) == [
         "master_key"
     ]
+
+
+def test_without_sqlite_no_key_is_generated_and_startup_fails_clearly(tmp_path: Path) -> None:
+    # when settings load for PostgreSQL without HUIKE_MASTER_KEY
+    loaded = settings_in_subprocess(
+        tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/huike_nothing"
+    )
+    # then no key file was written and no key is configured, which E001 reports at startup
+    assert loaded == ["missing"]
+    assert sorted(path.name for path in tmp_path.iterdir() if "master_key" in path.name) == []
+
+
+def test_the_embedded_secret_key_is_private_and_shared(tmp_path: Path) -> None:
+    # when settings load twice in embedded mode
+    settings_in_subprocess(tmp_path)
+    settings_in_subprocess(tmp_path)
+    # then one secret key file exists, readable by its owner only, and no temporary file stayed
+    key_file = tmp_path / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert sorted(path.name for path in tmp_path.iterdir() if "secret_key" in path.name) == [
+        "secret_key"
+    ]
+
+
+@pytest.mark.django_db
+def test_data_keys_wrapped_by_an_unconfigured_master_are_a_startup_error(
+    workspace: Any, settings: Any
+) -> None:
+    from huike.core.checks import check_data_key_masters
+    from huike.core.crypto import master_key_id, pii_encrypt
+
+    # given data keys wrapped by one master key
+    settings.HUIKE_MASTER_KEYS = [VALID]
+    pii_encrypt(workspace_id=workspace.pk, table="t", column="c", row_key="r", plaintext="x")
+    assert check_data_key_masters() == []
+    # when another master key is configured in its place
+    other = base64.urlsafe_b64encode(b"o" * 32).decode()
+    settings.HUIKE_MASTER_KEYS = [other]
+    # then the startup check names the missing one
+    [message] = check_data_key_masters()
+    assert (message.id, message.msg) == (
+        "huike.crypto.E003",
+        f"Data keys are wrapped by master keys {master_key_id(b'k' * 32)}, which are neither "
+        "HUIKE_MASTER_KEY nor in HUIKE_MASTER_KEY_PREVIOUS; their personal data cannot be read.",
+    )
+    # and it runs with every command's startup checks, not only deploy checks
+    assert "huike.crypto.E003" in [message.id for message in run_checks()]
+
+
+@pytest.mark.django_db
+def test_the_data_key_check_is_quiet_before_migrate(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huike.core.checks import check_data_key_masters
+
+    # given a database where the data key table does not exist yet
+    settings.HUIKE_MASTER_KEYS = [VALID]
+    monkeypatch.setattr(DataKey._meta, "db_table", "core_datakey_not_migrated")
+    # then the check reports nothing
+    assert check_data_key_masters() == []
+    # and the surrounding transaction is still usable
+    monkeypatch.undo()
+    assert DataKey.objects.count() == 0
 
 
 def test_the_environment_key_and_previous_keys_come_first_and_no_file_is_written(

@@ -13,6 +13,7 @@ from huike.core.crypto import (
     INDEX,
     MasterKeyError,
     encrypted_column,
+    index_version,
     master_key_id,
     workspace_keys,
 )
@@ -26,9 +27,9 @@ from tests.recordapp.contacts import (
 )
 from tests.recordapp.models import Contact, IdentityRecord
 
-PHONE_COLUMN = "recordapp_contact.phone_token"
-EMAIL_COLUMN = "recordapp_contact.email_token"
-IDENTITY_COLUMN = "recordapp_identityrecord.value_token"
+PHONE_COLUMN = "recordapp.contact.phone_token"
+EMAIL_COLUMN = "recordapp.contact.email_token"
+IDENTITY_COLUMN = "recordapp.identityrecord.value_token"
 
 
 def new_master_key() -> str:
@@ -453,3 +454,92 @@ def test_rotation_without_the_master_of_the_old_keys_fails_before_changing_anyth
     # then no new key version was created and no row changed
     assert key_versions(workspace, ENCRYPTION) == [(1, False)]
     assert token_versions(workspace, "phone_token") == [1, 1]
+
+
+def index_versions(workspace: Workspace, field: str) -> list[int | None]:
+    indexes = (
+        Contact.objects.filter(workspace=workspace).order_by("pk").values_list(field, flat=True)
+    )
+    return [index_version(index) for index in indexes]
+
+
+def test_a_stale_writer_during_a_rotation_is_found_and_brought_to_the_current_index(
+    workspace: Workspace, master: str
+) -> None:
+    # given a writer that loaded its keys before an index rotation (index key v1)
+    make_contacts(workspace, 2)
+    stale_keys = workspace_keys(workspace.pk)
+    keys_rotate(workspace_id=workspace.pk, include_index=True)
+    written: list[Contact] = []
+
+    def stale_write(_batch: RotationProgress) -> None:
+        if not written:
+            written.append(
+                contact_create(workspace_id=workspace.pk, email="late@b.test", keys=stale_keys)
+            )
+
+    # when it stores a row while the next (plain) rotation runs
+    keys_rotate(workspace_id=workspace.pk, on_batch=stale_write)
+    # then the row is found, and its token and index are on the newest versions
+    [late] = written
+    found = contact_find(workspace_id=workspace.pk, kind="email", value="LATE@b.test")
+    assert [row.pk for row in found] == [late.pk]
+    assert index_versions(workspace, "email_index") == [2, 2, 2]
+    assert token_versions(workspace, "email_token") == [3, 3, 3]
+    assert key_versions(workspace, INDEX) == [(1, True), (2, False)]
+
+
+def test_a_stale_writer_after_an_index_rotation_is_found_and_moved_by_the_next_rotation(
+    workspace: Workspace, master: str
+) -> None:
+    # given a writer that loaded its keys before an index rotation finished
+    make_contacts(workspace, 2)
+    stale_keys = workspace_keys(workspace.pk)
+    keys_rotate(workspace_id=workspace.pk, include_index=True)
+    # when it stores a row afterwards, under the retired index key v1
+    late = contact_create(workspace_id=workspace.pk, email="late@b.test", keys=stale_keys)
+    # then the row is still found by exact search
+    found = contact_find(workspace_id=workspace.pk, kind="email", value="late@b.test")
+    assert [row.pk for row in found] == [late.pk]
+    # and status counts it on the old index version
+    [status] = keys_status(workspace_ids=[workspace.pk])
+    assert [(column.label, column.index_rows_by_version) for column in status.columns] == [
+        (EMAIL_COLUMN, {1: 1, 2: 2}),
+        (PHONE_COLUMN, {2: 2}),
+        (IDENTITY_COLUMN, {}),
+    ]
+    # and the next plain rotation brings it to the current index version
+    keys_rotate(workspace_id=workspace.pk)
+    assert index_versions(workspace, "email_index") == [2, 2, 2]
+    assert bytes(Contact.objects.get(pk=late.pk).email_index) == workspace_keys(
+        workspace.pk
+    ).blind_index(kind="email", value="late@b.test")
+    found = contact_find(workspace_id=workspace.pk, kind="email", value="late@b.test")
+    assert [row.pk for row in found] == [late.pk]
+
+
+def test_rotation_recomputes_an_index_without_normalizing_the_stored_value_again(
+    workspace: Workspace, master: str
+) -> None:
+    # given a stored phone that the phone rules of today would refuse (rules changed since)
+    [contact] = make_contacts(workspace, 1)
+    keys = workspace_keys(workspace.pk)
+    column = encrypted_column(Contact, "phone_token")
+    Contact.objects.filter(pk=contact.pk).update(
+        phone_token=keys.encrypt(
+            table=column.table,
+            column=column.column,
+            row_key=str(contact.public_id),
+            plaintext="+999000",
+        ),
+        phone_index=b"\0" * 32,  # an index from before indexes carried their version
+    )
+    # when
+    report = keys_rotate(workspace_id=workspace.pk)
+    # then the index was recomputed from the stored value as it is
+    assert report.failed == 0
+    stored = Contact.objects.get(pk=contact.pk)
+    assert bytes(stored.phone_index) == keys.blind_index(
+        kind="phone", value="+999000", is_normalized=True
+    )
+    assert index_version(stored.phone_index) == 1

@@ -56,9 +56,11 @@ def test_status_shows_keys_and_rows_per_version(
         "acme\n"
         f"  encryption key v1, in use, wrapped by master key {key}\n"
         f"  index key v1, in use, wrapped by master key {key}\n"
-        "  recordapp_contact.email_token rows per key version: v1: 1\n"
-        "  recordapp_contact.phone_token rows per key version: v1: 2\n"
-        "  recordapp_identityrecord.value_token rows per key version: none\n"
+        "  recordapp.contact.email_token rows per key version: v1: 1\n"
+        "  recordapp.contact.email_token rows per index key version: v1: 1\n"
+        "  recordapp.contact.phone_token rows per key version: v1: 2\n"
+        "  recordapp.contact.phone_token rows per index key version: v1: 2\n"
+        "  recordapp.identityrecord.value_token rows per key version: none\n"
         "globex\n"
         "  no keys yet (created when personal data is first written)\n"
     )
@@ -75,9 +77,10 @@ def test_status_of_one_workspace(
         "globex",
         f"  encryption key v1, in use, wrapped by master key {fingerprint(master)}",
         f"  index key v1, in use, wrapped by master key {fingerprint(master)}",
-        "  recordapp_contact.email_token rows per key version: v1: 1",
-        "  recordapp_contact.phone_token rows per key version: none",
-        "  recordapp_identityrecord.value_token rows per key version: none",
+        "  recordapp.contact.email_token rows per key version: v1: 1",
+        "  recordapp.contact.email_token rows per index key version: v1: 1",
+        "  recordapp.contact.phone_token rows per key version: none",
+        "  recordapp.identityrecord.value_token rows per key version: none",
     ]
 
 
@@ -89,9 +92,9 @@ def test_rotate_reencrypts_and_reports(workspace: Workspace, master: str) -> Non
     # then
     assert output == (
         "acme: encryption key v2\n"
-        "  recordapp_contact.email_token: 1 rows re-encrypted\n"
-        "  recordapp_contact.phone_token: 1 rows re-encrypted\n"
-        "  recordapp_identityrecord.value_token: 0 rows re-encrypted\n"
+        "  recordapp.contact.email_token: 1 rows re-encrypted\n"
+        "  recordapp.contact.phone_token: 1 rows re-encrypted\n"
+        "  recordapp.identityrecord.value_token: 0 rows re-encrypted\n"
         "  finished; retired encryption key v1\n"
     )
     contact.refresh_from_db()
@@ -102,7 +105,7 @@ def test_rotate_reencrypts_and_reports(workspace: Workspace, master: str) -> Non
     )
     # and status shows the new state
     status = run("status", "--workspace", "acme")
-    assert "  recordapp_contact.phone_token rows per key version: v2: 1\n" in status
+    assert "  recordapp.contact.phone_token rows per key version: v2: 1\n" in status
     assert "  encryption key v1, retired " in status
 
 
@@ -139,7 +142,7 @@ def test_rotate_with_rows_that_do_not_decrypt_fails_after_reporting_them(
         "1 rows could not be re-encrypted; their old key versions stay in use. "
         "Fix or erase those rows, then run `huike keys rotate` again."
     )
-    assert f"  FAILED recordapp_contact.phone_token row {second.pk}: " in out.getvalue()
+    assert f"  FAILED recordapp.contact.phone_token row {second.pk}: " in out.getvalue()
     assert out.getvalue().endswith("  not finished; older key versions stay in use\n")
 
 

@@ -105,3 +105,72 @@ def test_an_empty_identity_of_another_kind_is_refused_for_its_field() -> None:
         normalize_identity("wechat_unionid", "   ")
 
     assert (raised.value.field, raised.value.detail) == ("wechat_unionid", "Enter a value.")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+1 650 253 0000 x8002", "+16502530000;ext=8002"),
+        ("+1 650 253 0000 #8003", "+16502530000;ext=8003"),
+        ("+1-650-253-0000;ext=9", "+16502530000;ext=9"),
+        ("010 8888 8888 ext. 12", "+861088888888;ext=12"),
+    ],
+)
+def test_a_phone_extension_is_kept_in_rfc_3966_form(raw: str, expected: str) -> None:
+    assert normalize_phone(raw) == expected
+
+
+def test_extensions_of_one_switchboard_stay_distinct() -> None:
+    assert normalize_phone("010 8888 8888 ext. 12") != normalize_phone("010 8888 8888 ext. 13")
+    assert normalize_phone("010 8888 8888 ext. 12") != normalize_phone("010 8888 8888")
+
+
+@pytest.mark.parametrize(
+    ("raw", "region"),
+    [
+        ("1-800-FLOWERS", "US"),
+        ("1-800-FLOWERS", "CN"),
+        ("138 ABCD 5678", "CN"),
+        ("+1 650 CALL", "GB"),
+    ],
+)
+def test_a_phone_number_with_letters_is_refused(raw: str, region: str) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        normalize_phone(raw, region)
+
+    assert raised.value.field == "phone"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "test@test\u200b.com",  # zero-width space
+        "te\u00adst@test.com",  # soft hyphen
+        "test@te\u00adst.com",
+        "test@test\u2060.com",  # word joiner
+        "te\u2060st@test.com",
+        "test@b\u0308.de",  # a combining mark left over after NFKC
+        "te\u0007st@test.com",  # a control character
+    ],
+)
+def test_an_email_with_invisible_characters_or_marks_is_refused(raw: str) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        normalize_email(raw)
+
+    assert raised.value.field == "email"
+
+
+@pytest.mark.parametrize(
+    "raw", ["a@bücher.de", "a@XN--BCHER-KVA.DE", "A@Bu\u0308cher.de", "a@ＢÜＣＨＥＲ.de"]
+)
+def test_an_internationalized_domain_has_one_ascii_spelling(raw: str) -> None:
+    assert normalize_email(raw) == "a@xn--bcher-kva.de"
+
+
+@pytest.mark.parametrize("kind", ["phone", "email", "openid"])
+@pytest.mark.parametrize("value", [None, 13812345678, b"a@b.test", "a\ud800@b.test", "\udc00"])
+def test_odd_input_is_an_invalid_input_error_of_its_field(kind: str, value: object) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        normalize_identity(kind, value)  # type: ignore[arg-type]
+
+    assert raised.value.field == kind

@@ -1,7 +1,8 @@
 """`huike keys status|rotate|rewrap`: the personal-data keys (docs/operations.md).
 
 - `status [--workspace SLUG]`: the master key in use, each workspace's key versions, and per
-  encrypted column how many rows each encryption key version holds.
+  encrypted column how many rows each encryption key version (and each index key version)
+  holds.
 - `rotate [--workspace SLUG] [--include-index]`: new data key versions, every column moved to
   them without downtime; run it again after a crash to finish.
 - `rewrap`: wrap every data key under HUIKE_MASTER_KEY (after moving the old master key to
@@ -101,17 +102,31 @@ class Command(BaseCommand):
                     )
                 self.stdout.write(line)
             for column in status.columns:
-                counts = ", ".join(
-                    _("v%(version)s: %(rows)d") % {"version": version, "rows": rows}
-                    if version is not None
-                    else _("unreadable: %(rows)d") % {"rows": rows}
-                    for version, rows in column.rows_by_version.items()
-                )
                 self.stdout.write(
                     "  "
                     + _("%(column)s rows per key version: %(counts)s")
-                    % {"column": column.label, "counts": counts or _("none")}
+                    % {"column": column.label, "counts": self._counts(column.rows_by_version)}
                 )
+                if column.index_rows_by_version:
+                    # Rows on an older index key than the newest were stored by a writer that
+                    # still held old keys; the next `huike keys rotate` recomputes them.
+                    self.stdout.write(
+                        "  "
+                        + _("%(column)s rows per index key version: %(counts)s")
+                        % {
+                            "column": column.label,
+                            "counts": self._counts(column.index_rows_by_version),
+                        }
+                    )
+
+    def _counts(self, rows_by_version: dict[int | None, int]) -> str:
+        counts = ", ".join(
+            _("v%(version)s: %(rows)d") % {"version": version, "rows": rows}
+            if version is not None
+            else _("unreadable: %(rows)d") % {"rows": rows}
+            for version, rows in rows_by_version.items()
+        )
+        return counts or _("none")
 
     def _key_name(self, purpose: str, version: int) -> str:
         if purpose == ENCRYPTION:
