@@ -14,7 +14,6 @@ Workspaces are read through the app registry: core sits below accounts and never
 from argparse import ArgumentParser
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -27,21 +26,11 @@ from huike.core.key_rotation import (
     keys_rotate,
     keys_status,
 )
+from huike.core.management.workspaces import workspace_slugs
 from huike.core.models import DataKey
 
 # Failed rows printed by `rotate`; the report counts all of them.
 FAILURES_SHOWN = 20
-
-
-def workspace_slugs(slug: str | None) -> dict[int, str]:
-    """{id: slug} of one workspace (CommandError if there is none) or of all, by slug."""
-    workspaces = apps.get_model("accounts", "Workspace")._default_manager.order_by("slug")
-    if slug is None:
-        return dict(workspaces.values_list("pk", "slug"))
-    found = dict(workspaces.filter(slug=slug).values_list("pk", "slug"))
-    if not found:
-        raise CommandError(_("No workspace with slug %(slug)r.") % {"slug": slug})
-    return found
 
 
 class Command(BaseCommand):

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from huike.core.management.commands.keys import workspace_slugs
+from huike.core.management.workspaces import workspace_slugs
 from huike.core.models import OutboxMessage
 from huike.core.outbox import outbox_retry_failed, outbox_status
 
