@@ -84,27 +84,12 @@ class WorkspaceIn(Schema):
 
 
 # --- members --------------------------------------------------------------------------------
-class MemberOut(Schema):
-    id: uuid.UUID
-    email: str
-    full_name: str
+class MemberOut(MemberRef):
     role: RoleRef
     team: TeamRef | None
     is_active: bool
     created_at: datetime
     updated_at: datetime
-
-    @staticmethod
-    def resolve_id(obj: Membership) -> uuid.UUID:
-        return obj.public_id
-
-    @staticmethod
-    def resolve_email(obj: Membership) -> str:
-        return obj.user.email
-
-    @staticmethod
-    def resolve_full_name(obj: Membership) -> str:
-        return obj.user.full_name
 
 
 class MemberIn(Schema):
