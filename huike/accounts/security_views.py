@@ -21,7 +21,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -39,17 +38,17 @@ from huike.accounts.two_factor import (
     two_factor_disable,
     two_factor_is_enabled,
 )
-from huike.core.audit import AuditAction
+from huike.core.audit import AuditAction, audit_action_label
 from huike.core.models import AuditEntry
 
 SIGN_IN_HISTORY_LIMIT = 20
 
-SIGN_IN_HISTORY_LABELS = {
-    AuditAction.LOGIN_SUCCEEDED: gettext_lazy("Signed in"),
-    AuditAction.LOGIN_FAILED: gettext_lazy("Wrong password"),
-    AuditAction.LOGIN_LOCKED_OUT: gettext_lazy("Locked out after too many attempts"),
-    AuditAction.TWO_FACTOR_FAILED: gettext_lazy("Wrong two-factor code"),
-}
+SIGN_IN_HISTORY_ACTIONS = (
+    AuditAction.LOGIN_SUCCEEDED,
+    AuditAction.LOGIN_FAILED,
+    AuditAction.LOGIN_LOCKED_OUT,
+    AuditAction.TWO_FACTOR_FAILED,
+)
 
 
 def _signed_in_user(request: HttpRequest) -> User:
@@ -87,13 +86,13 @@ def sign_in_history(*, user: User) -> list[SignInRow]:
     """The user's own sign-in events, newest first, from the system chain where all of a
     person's sign-in events are recorded (whichever workspace they went to)."""
     entries = AuditEntry.objects.filter(
-        workspace__isnull=True, actor_id=user.pk, action__in=list(SIGN_IN_HISTORY_LABELS)
+        workspace__isnull=True, actor_id=user.pk, action__in=SIGN_IN_HISTORY_ACTIONS
     ).order_by("-created_at", "-seq")[:SIGN_IN_HISTORY_LIMIT]
     return [
         SignInRow(
             created_at=entry.created_at,
             action=entry.action,
-            label=str(SIGN_IN_HISTORY_LABELS[entry.action]),
+            label=audit_action_label(entry.action),
             ip_address=entry.ip_address,
             succeeded=entry.action == AuditAction.LOGIN_SUCCEEDED,
         )

@@ -12,6 +12,8 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from huike.core.models import AuditChain, AuditEntry
 
@@ -49,6 +51,47 @@ class AuditAction:
     RECORD_DELETED = "record.deleted"
     KEYS_ROTATED = "keys.rotated"
     KEYS_REWRAPPED = "keys.rewrapped"
+
+
+# What people read in the audit log; the dotted code stays the stable, filterable name. Later
+# parts add theirs with `register_audit_labels` in AppConfig.ready().
+AUDIT_ACTION_LABELS: dict[str, Promise | str] = {
+    AuditAction.LOGIN_SUCCEEDED: _("Signed in"),
+    AuditAction.LOGIN_FAILED: _("Sign-in failed"),
+    AuditAction.LOGIN_LOCKED_OUT: _("Locked out after failed sign-ins"),
+    AuditAction.LOGOUT: _("Signed out"),
+    AuditAction.PASSWORD_RESET_REQUESTED: _("Password reset requested"),
+    AuditAction.PASSWORD_CHANGED: _("Password changed"),
+    AuditAction.TWO_FACTOR_ENABLED: _("Two-factor sign-in turned on"),
+    AuditAction.TWO_FACTOR_DISABLED: _("Two-factor sign-in turned off"),
+    AuditAction.TWO_FACTOR_FAILED: _("Wrong two-factor code"),
+    AuditAction.WORKSPACE_CREATED: _("Workspace created"),
+    AuditAction.WORKSPACE_UPDATED: _("Workspace settings changed"),
+    AuditAction.MEMBER_ADDED: _("Member added"),
+    AuditAction.MEMBER_UPDATED: _("Member changed"),
+    AuditAction.MEMBER_REMOVED: _("Member deactivated"),
+    AuditAction.ROLE_CREATED: _("Role created"),
+    AuditAction.ROLE_UPDATED: _("Role permissions changed"),
+    AuditAction.ROLE_DELETED: _("Role deleted"),
+    AuditAction.TEAM_CREATED: _("Team created"),
+    AuditAction.TEAM_UPDATED: _("Team changed"),
+    AuditAction.TEAM_DELETED: _("Team deleted"),
+    AuditAction.API_KEY_CREATED: _("API key created"),
+    AuditAction.API_KEY_REVOKED: _("API key revoked"),
+    AuditAction.EXPORT_PERFORMED: _("Data exported"),
+    AuditAction.PII_REVEALED: _("Personal data revealed"),
+    AuditAction.RECORD_DELETED: _("Record deleted"),
+    AuditAction.KEYS_ROTATED: _("Personal-data keys rotated"),
+    AuditAction.KEYS_REWRAPPED: _("Personal-data keys re-wrapped"),
+}
+
+
+def register_audit_labels(labels: dict[str, Promise | str]) -> None:
+    AUDIT_ACTION_LABELS.update(labels)
+
+
+def audit_action_label(action: str) -> str:
+    return str(AUDIT_ACTION_LABELS.get(action, action))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,12 @@ from huike.accounts import selectors
 from huike.accounts.access import Actor
 from huike.accounts.settings_forms import AuditFilterForm
 from huike.accounts.settings_views.common import settings_page, settings_template, wants_fragment
-from huike.core.audit import AuditAction, ChainReport, audit_verify
+from huike.core.audit import (
+    AUDIT_ACTION_LABELS,
+    ChainReport,
+    audit_action_label,
+    audit_verify,
+)
 from huike.core.models import AuditEntry
 
 AUDIT_PER_PAGE = 50
@@ -42,6 +47,10 @@ class AuditRow:
     entry: AuditEntry
     details: list[tuple[str, str]]
 
+    @property
+    def action_label(self) -> str:
+        return audit_action_label(self.entry.action)
+
 
 def _detail_text(value: Any) -> str:
     if value is None:
@@ -60,10 +69,8 @@ def _audit_rows(entries: list[AuditEntry]) -> list[AuditRow]:
     ]
 
 
-def _known_actions() -> list[str]:
-    return sorted(
-        value for name, value in vars(AuditAction).items() if name.isupper() and "." in value
-    )
+def _known_actions() -> list[tuple[str, str]]:
+    return sorted((code, str(label)) for code, label in AUDIT_ACTION_LABELS.items())
 
 
 @vary_on_headers("HX-Request")
