@@ -30,6 +30,8 @@ from huike.accounts.api_schemas import (
     ApiKeyCreatedOut,
     ApiKeyIn,
     ApiKeyOut,
+    AuditEntryOut,
+    AuditEntryQuery,
     MemberIn,
     MemberOut,
     MemberPatchIn,
@@ -46,6 +48,7 @@ from huike.accounts.api_schemas import (
 from huike.accounts.models import ApiKey, Membership, Role, Team, Workspace
 from huike.core.errors import InvalidInputError, NotFoundError
 from huike.core.idempotency import idempotency_mark_secret
+from huike.core.models import AuditEntry
 from huike.core.pagination import Page, PageOut, PageQuery, paginate
 from huike.core.permissions import all_permissions
 
@@ -326,3 +329,28 @@ def api_key_revoke(request: HttpRequest, api_key_id: uuid.UUID) -> ApiKey:
     """Revoke a key at once: requests with it get 401 from then on. Revoking twice is fine."""
     actor = request_actor(request)
     return services.api_key_revoke(actor=actor, api_key=access_api_key(actor, api_key_id))
+
+
+# --- audit log ------------------------------------------------------------------------------
+@router.get(
+    "/audit-entries",
+    response=PageOut[AuditEntryOut],
+    tags=["Audit log"],
+    summary="List audit entries, oldest first",
+)
+def audit_entry_list(
+    request: HttpRequest, page: Query[PageQuery], filters: Query[AuditEntryQuery]
+) -> Page[AuditEntry]:
+    """The workspace's audit log in chain order (audit.view), for a SIEM or an archive: keep
+    the last `next` cursor and ask again later to receive only newer entries. Each entry
+    carries its hash and the previous one's, so a copy can be verified outside Huike."""
+    actor = request_actor(request)
+    actor.require("audit.view")
+    entries = selectors.audit_entries_matching(
+        workspace=actor.workspace,
+        action=filters.action,
+        actor_contains=filters.actor,
+        since=filters.since,
+        until=filters.until,
+    )
+    return paginate(entries, cursor=page.cursor, limit=page.limit, ordering=("seq",))

@@ -5,7 +5,8 @@ clients send (PATCH schemas apply only the fields present), `…Out` what they g
 """
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
@@ -20,6 +21,8 @@ from huike.accounts.models import (
     Team,
     Workspace,
 )
+from huike.core.audit import audit_action_label
+from huike.core.models import AuditEntry
 
 
 # --- references to other objects ----------------------------------------------------------
@@ -218,3 +221,33 @@ class ApiKeyIn(Schema):
         le=MAX_RATE_LIMIT_PER_MINUTE,
         description="Requests per minute; the server default when null.",
     )
+
+
+# --- audit log ------------------------------------------------------------------------------
+class AuditEntryOut(Schema):
+    seq: int = Field(description="Position in the workspace's hash chain; also the sort order.")
+    created_at: datetime
+    action: str
+    action_label: str
+    actor: str = Field(description="E-mail of the member, `api_key:<prefix>`, or `system`.")
+    target_type: str
+    target_id: str
+    ip_address: str | None
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    @staticmethod
+    def resolve_actor(obj: AuditEntry) -> str:
+        return obj.actor_label
+
+    @staticmethod
+    def resolve_action_label(obj: AuditEntry) -> str:
+        return audit_action_label(obj.action)
+
+
+class AuditEntryQuery(Schema):
+    action: str = Field(default="", description='One action, or a prefix ending in "." (member.)')
+    actor: str = Field(default="", description="Part of the actor's e-mail.")
+    since: date | None = Field(default=None, description="First day, in the workspace time zone.")
+    until: date | None = Field(default=None, description="Last day, in the workspace time zone.")

@@ -98,7 +98,7 @@ class AuditPage:
     older_cursor: int | None  # link with ?before=<cursor>
 
 
-def _audit_entries_matching(
+def audit_entries_matching(
     *,
     workspace: Workspace,
     action: str,
@@ -144,7 +144,7 @@ def audit_entry_page(
     exactly and, unlike OFFSET or COUNT(*), costs the same on page 1 and page 10,000: one query
     for the rows, plus one EXISTS for the other direction when it can have rows.
     """
-    entries = _audit_entries_matching(
+    entries = audit_entries_matching(
         workspace=workspace, action=action, actor_contains=actor_contains, since=since, until=until
     )
     if after_seq is not None:

@@ -51,6 +51,7 @@ def test_openapi_lists_the_endpoints_and_the_bearer_scheme(db: None) -> None:
         "/api/v1/permissions": ["get"],
         "/api/v1/api-keys": ["get", "post"],
         "/api/v1/api-keys/{api_key_id}/revoke": ["post"],
+        "/api/v1/audit-entries": ["get"],
     }
     # and the bearer scheme, required by every operation (with the session as alternative)
     schemes = schema["components"]["securitySchemes"]
