@@ -165,10 +165,13 @@ def lookup_role(workspace: Workspace, public_id: uuid.UUID | str) -> Role:
 def access_workspace_membership(user: User, workspace_public_id: uuid.UUID | str) -> Membership:
     """The signed-in user's own membership of a workspace, for switching into it."""
     try:
-        return Membership.objects.select_related("workspace", "role", "team", "user").get(
-            user=user,
-            is_active=True,
-            workspace__public_id=_parse_uuid(workspace_public_id, _("No such workspace.")),
+        return (
+            Membership.objects.usable()
+            .select_related("workspace", "role", "team", "user")
+            .get(
+                user=user,
+                workspace__public_id=_parse_uuid(workspace_public_id, _("No such workspace.")),
+            )
         )
     except Membership.DoesNotExist:
         raise NotFoundError(_("No such workspace.")) from None

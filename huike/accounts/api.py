@@ -94,7 +94,7 @@ def workspace_list(request: HttpRequest, page: Query[PageQuery]) -> Page[Workspa
         workspaces = Workspace.objects.filter(pk=actor.workspace.pk)
     else:
         workspaces = Workspace.objects.filter(
-            memberships__user=actor.user, memberships__is_active=True
+            memberships__in=Membership.objects.usable().filter(user=actor.user)
         )
     return paginate(workspaces, cursor=page.cursor, limit=page.limit)
 

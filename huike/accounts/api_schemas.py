@@ -91,8 +91,15 @@ class MemberOut(MemberRef):
     role: RoleRef
     team: TeamRef | None
     is_active: bool
+    invitation_pending: bool = Field(
+        description="Someone who already had an account and has not accepted yet."
+    )
     created_at: datetime
     updated_at: datetime
+
+    @staticmethod
+    def resolve_invitation_pending(obj: Membership) -> bool:
+        return obj.is_pending
 
 
 class MemberIn(Schema):

@@ -14,9 +14,8 @@ def workspace(request: HttpRequest) -> dict[str, Any]:
     return {
         "actor": actor,
         "current_workspace": actor.workspace,
-        "switchable_memberships": Membership.objects.filter(
-            user=actor.membership.user, is_active=True
-        )
+        "switchable_memberships": Membership.objects.usable()
+        .filter(user=actor.membership.user)
         .select_related("workspace")
         .order_by("workspace__name"),
         "main_nav": nav_items("main", permissions),

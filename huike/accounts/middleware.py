@@ -32,9 +32,12 @@ TWO_FACTOR_EXEMPT_PREFIXES = (
 
 def session_membership(*, user: User, session: SessionBase) -> Membership | None:
     """The membership a session of `user` acts in: the workspace the session names if the
-    user is still an active member there, else the user's first active membership."""
-    memberships = Membership.objects.select_related("workspace", "role", "team", "user").filter(
-        user=user, is_active=True
+    user is still an active member there, else the user's first active membership. Invitations
+    not yet accepted never count."""
+    memberships = (
+        Membership.objects.usable()
+        .select_related("workspace", "role", "team", "user")
+        .filter(user=user)
     )
     workspace_id = session.get(SESSION_WORKSPACE_KEY)
     membership = None

@@ -139,7 +139,20 @@ class Team(models.Model):
         return self.path.strip("/").count("/")
 
 
+class MembershipQuerySet(models.QuerySet["Membership"]):
+    def usable(self) -> "MembershipQuerySet":
+        """Memberships a person may act through: active, and accepted by them."""
+        return self.filter(is_active=True, accepted_at__isnull=False)
+
+    def pending_invitations(self) -> "MembershipQuerySet":
+        return self.filter(is_active=True, accepted_at__isnull=True)
+
+
 class Membership(models.Model):
+    """A person in a workspace with a role. Adding someone who already has an account is an
+    invitation (`accepted_at` is null) until they accept it: a workspace cannot pull an existing
+    person in, see them in its lists as a full member, or appear in their switcher unasked."""
+
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
@@ -148,8 +161,11 @@ class Membership(models.Model):
         Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
     )
     is_active = models.BooleanField(default=True)
+    accepted_at = models.DateTimeField(null=True, blank=True, default=now)
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -162,6 +178,10 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.workspace}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None
 
 
 # The highest per-key rate limit a key may be given: far above any sane integration, small

@@ -6,7 +6,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from huike.accounts.models import ApiKey, Membership, Role, Team, Workspace
+from huike.accounts.models import ApiKey, Membership, Role, Team, User, Workspace
 from huike.core.audit import AuditAction
 from huike.core.models import AuditEntry
 
@@ -201,9 +201,19 @@ def dashboard_figures(*, workspace: Workspace) -> Dashboard:
     )
     days = [(start + timedelta(days=offset)).date() for offset in range(DASHBOARD_DAYS)]
     return Dashboard(
-        active_members=Membership.objects.filter(workspace=workspace, is_active=True).count(),
+        active_members=Membership.objects.usable().filter(workspace=workspace).count(),
         teams=Team.objects.filter(workspace=workspace).count(),
         active_api_keys=ApiKey.objects.filter(workspace=workspace, revoked_at__isnull=True).count(),
         sign_ins=[DailyCount(day, per_day.get(day, 0)) for day in days],
         audit_entries_recent=entries.count(),
+    )
+
+
+def invitation_list(*, user: User) -> QuerySet[Membership]:
+    """The person's invitations to workspaces they have not accepted yet."""
+    return (
+        Membership.objects.pending_invitations()
+        .filter(user=user)
+        .select_related("workspace", "role")
+        .order_by("created_at")
     )

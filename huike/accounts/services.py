@@ -23,7 +23,12 @@ from huike.accounts.access import Actor
 from huike.accounts.models import ApiKey, Membership, Role, Team, User, Workspace
 from huike.accounts.roles import ADMIN, BUILTIN_ROLES, builtin_role_permissions
 from huike.core.audit import AuditAction, AuditTarget, audit_record
-from huike.core.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from huike.core.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from huike.core.permissions import is_known_permission
 
 API_KEY_PREFIX = "hk_"
@@ -346,7 +351,7 @@ def _lock_workspace(workspace: Workspace) -> None:
 
 
 def _ensure_admin_remains(workspace: Workspace, leaving: Membership) -> None:
-    admins = Membership.objects.filter(workspace=workspace, is_active=True, role__key=ADMIN)
+    admins = Membership.objects.usable().filter(workspace=workspace, role__key=ADMIN)
     if leaving.role.key == ADMIN and not admins.exclude(pk=leaving.pk).exists():
         raise ConflictError(_("A workspace needs at least one active admin."), field="role")
 
@@ -362,11 +367,19 @@ def member_add(
     ):
         raise InvalidInputError(_("Role and team must belong to this workspace."), field="role")
     with transaction.atomic():
+        normalized = User.objects.normalize_email(email).strip().lower()
+        # Someone with an account already is invited and must accept; a new account is made
+        # here and its first password is set through the e-mailed link, which is consent enough.
+        existing = User.objects.filter(email=normalized).exists()
         user = user_get_or_create(email=email, full_name=full_name)
         try:
             with transaction.atomic():
                 membership = Membership.objects.create(
-                    workspace=actor.workspace, user=user, role=role, team=team
+                    workspace=actor.workspace,
+                    user=user,
+                    role=role,
+                    team=team,
+                    accepted_at=None if existing else timezone.now(),
                 )
         except IntegrityError:
             raise ConflictError(
@@ -377,9 +390,51 @@ def member_add(
             actor.workspace,
             AuditAction.MEMBER_ADDED,
             AuditTarget("membership", str(membership.public_id)),
-            {"email": user.email, "role": role.key, "team": team.name if team else None},
+            {
+                "email": user.email,
+                "role": role.key,
+                "team": team.name if team else None,
+                "invitation": existing,
+            },
         )
     return membership
+
+
+def invitation_accept(*, user: User, membership: Membership) -> Membership:
+    """The invited person joins. Raises NotFoundError unless it is their pending invitation."""
+    with transaction.atomic():
+        updated = (
+            Membership.objects.pending_invitations()
+            .filter(pk=membership.pk, user=user)
+            .update(accepted_at=timezone.now())
+        )
+        if not updated:
+            raise NotFoundError(_("No such invitation."))
+        membership.refresh_from_db()
+        audit_record(
+            workspace_id=membership.workspace_id,
+            action=AuditAction.INVITATION_ACCEPTED,
+            actor_id=user.pk,
+            actor_label=user.email,
+            target=AuditTarget("membership", str(membership.public_id)),
+        )
+    return membership
+
+
+def invitation_decline(*, user: User, membership: Membership) -> None:
+    """The invited person says no: the membership is removed, and the workspace's log says so."""
+    with transaction.atomic():
+        pending = Membership.objects.pending_invitations().filter(pk=membership.pk, user=user)
+        public_id = str(membership.public_id)
+        if not pending.delete()[0]:
+            raise NotFoundError(_("No such invitation."))
+        audit_record(
+            workspace_id=membership.workspace_id,
+            action=AuditAction.INVITATION_DECLINED,
+            actor_id=user.pk,
+            actor_label=user.email,
+            target=AuditTarget("membership", public_id),
+        )
 
 
 def member_update(
@@ -649,7 +704,9 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, api_key_hash(plaintext)):
         return None
     maker = api_key.created_by
-    if maker is not None and not (maker.is_active and maker.user.is_active):
+    if maker is not None and not (
+        maker.is_active and maker.accepted_at is not None and maker.user.is_active
+    ):
         # A key acts for the member who made it; it stops when they leave the workspace or
         # their account is disabled (and works again only if an admin brings them back).
         return None

@@ -38,6 +38,8 @@ class AuditAction:
     MEMBER_ADDED = "member.added"
     MEMBER_UPDATED = "member.updated"
     MEMBER_REMOVED = "member.removed"
+    INVITATION_ACCEPTED = "member.invitation_accepted"
+    INVITATION_DECLINED = "member.invitation_declined"
     ROLE_CREATED = "role.created"
     ROLE_UPDATED = "role.updated"
     ROLE_DELETED = "role.deleted"
@@ -70,6 +72,8 @@ AUDIT_ACTION_LABELS: dict[str, Promise | str] = {
     AuditAction.MEMBER_ADDED: _("Member added"),
     AuditAction.MEMBER_UPDATED: _("Member changed"),
     AuditAction.MEMBER_REMOVED: _("Member deactivated"),
+    AuditAction.INVITATION_ACCEPTED: _("Invitation accepted"),
+    AuditAction.INVITATION_DECLINED: _("Invitation declined"),
     AuditAction.ROLE_CREATED: _("Role created"),
     AuditAction.ROLE_UPDATED: _("Role permissions changed"),
     AuditAction.ROLE_DELETED: _("Role deleted"),

@@ -79,6 +79,15 @@ def settings_members(request: HttpRequest, actor: Actor) -> HttpResponse:
                         _("%(email)s was added and invited to choose a password.")
                         % {"email": user.email},
                     )
+                elif membership.is_pending:
+                    messages.success(
+                        request,
+                        _(
+                            "%(email)s already has an account: they are invited and join once "
+                            "they accept on their home page."
+                        )
+                        % {"email": user.email},
+                    )
                 else:
                     messages.success(request, _("%(email)s was added.") % {"email": user.email})
                 return redirect("accounts:settings_members")

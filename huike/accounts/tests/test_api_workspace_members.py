@@ -153,6 +153,7 @@ def test_member_shows_role_and_team(admin: Client, member: Membership, team: Tea
         "role": {"id": str(member.role.public_id), "key": "sales", "name": "Sales"},
         "team": {"id": str(team.public_id), "name": "North"},
         "is_active": True,
+        "invitation_pending": False,
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
     }
@@ -214,7 +215,9 @@ def test_admin_adds_member(admin: Client, owner: Membership, team: Team) -> None
         "email": "new.person@acme.test",
         "role": "sales",
         "team": "North",
+        "invitation": False,
     }
+    assert body["invitation_pending"] is False
 
 
 def test_role_or_team_of_another_workspace_is_a_bad_field(
