@@ -71,6 +71,7 @@ def demo_seed() -> tuple[Workspace, list[DemoLogin]]:
                     role=roles[login.role],
                     team=teams[login.team] if login.team else None,
                     full_name=login.email.split("@")[0].title(),
+                    notify=False,
                 )
             if not membership.user.has_usable_password():
                 membership.user.set_password(DEMO_PASSWORD)

@@ -22,6 +22,11 @@ from django.utils.translation import gettext as _
 from huike.accounts.access import Actor
 from huike.accounts.models import ApiKey, Membership, Role, Team, User, Workspace
 from huike.accounts.roles import ADMIN, BUILTIN_ROLES, builtin_role_permissions
+from huike.accounts.tasks import (
+    ACCOUNT_LINK_INVITATION,
+    ACCOUNT_LINK_WORKSPACE_INVITATION,
+    deliver_account_link,
+)
 from huike.core.audit import AuditAction, AuditTarget, audit_record
 from huike.core.errors import (
     ConflictError,
@@ -30,6 +35,7 @@ from huike.core.errors import (
     PermissionDeniedError,
 )
 from huike.core.permissions import is_known_permission
+from huike.core.tasks import enqueue_on_commit
 
 API_KEY_PREFIX = "hk_"
 
@@ -357,9 +363,17 @@ def _ensure_admin_remains(workspace: Workspace, leaving: Membership) -> None:
 
 
 def member_add(
-    *, actor: Actor, email: str, role: Role, team: Team | None = None, full_name: str = ""
+    *,
+    actor: Actor,
+    email: str,
+    role: Role,
+    team: Team | None = None,
+    full_name: str = "",
+    notify: bool = True,
 ) -> Membership:
-    """Add a person to the workspace; a new user chooses a password via the reset link."""
+    """Add a person to the workspace; a new user chooses a password via the e-mailed link, and
+    someone who already has an account is invited (see Membership). `notify=False` sends no
+    e-mail (the demo seed)."""
     actor.require("members.manage")
     _ensure_can_grant(actor, role)
     if role.workspace_id != actor.workspace.pk or (
@@ -397,6 +411,19 @@ def member_add(
                 "invitation": existing,
             },
         )
+        if notify and user.is_active:
+            # Someone without a password yet gets the link to choose one; someone with an
+            # account is told where to sign in to accept. The task makes the link itself.
+            enqueue_on_commit(
+                deliver_account_link,
+                user_id=user.pk,
+                kind=ACCOUNT_LINK_WORKSPACE_INVITATION
+                if user.has_usable_password()
+                else ACCOUNT_LINK_INVITATION,
+                language=translation.get_language() or "",
+                workspace_name=actor.workspace.name,
+                inviter=actor.label,
+            )
     return membership
 
 

@@ -5,6 +5,7 @@ the link, so no token is ever stored in the task queue (whose results are kept f
 the link starts with settings.SITE_URL rather than whatever Host header the request carried.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -22,24 +23,19 @@ from huike.core.tasks import PermanentError, retrying
 
 ACCOUNT_LINK_PASSWORD_RESET = "password_reset"
 ACCOUNT_LINK_INVITATION = "invitation"
+# To someone who already has an account: a plain link to sign in, no token.
+ACCOUNT_LINK_WORKSPACE_INVITATION = "workspace_invitation"
+
+
+def sign_in_url(user: User) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("accounts:home")
 
 
 @dataclass(frozen=True)
 class AccountLinkTemplates:
     subject: str
     body: str
-
-
-ACCOUNT_LINK_TEMPLATES: dict[str, AccountLinkTemplates] = {
-    ACCOUNT_LINK_PASSWORD_RESET: AccountLinkTemplates(
-        subject="accounts/email/password_reset_subject.txt",
-        body="accounts/email/password_reset_email.txt",
-    ),
-    ACCOUNT_LINK_INVITATION: AccountLinkTemplates(
-        subject="accounts/email/invitation_subject.txt",
-        body="accounts/email/invitation.txt",
-    ),
-}
+    link: Callable[[User], str]
 
 
 def account_link_url(user: User) -> str:
@@ -52,6 +48,25 @@ def account_link_url(user: User) -> str:
         },
     )
     return settings.SITE_URL.rstrip("/") + path
+
+
+ACCOUNT_LINK_TEMPLATES: dict[str, AccountLinkTemplates] = {
+    ACCOUNT_LINK_PASSWORD_RESET: AccountLinkTemplates(
+        subject="accounts/email/password_reset_subject.txt",
+        body="accounts/email/password_reset_email.txt",
+        link=account_link_url,
+    ),
+    ACCOUNT_LINK_INVITATION: AccountLinkTemplates(
+        subject="accounts/email/invitation_subject.txt",
+        body="accounts/email/invitation.txt",
+        link=account_link_url,
+    ),
+    ACCOUNT_LINK_WORKSPACE_INVITATION: AccountLinkTemplates(
+        subject="accounts/email/workspace_invitation_subject.txt",
+        body="accounts/email/workspace_invitation.txt",
+        link=sign_in_url,
+    ),
+}
 
 
 def _supported_language(language: str) -> str:
@@ -71,7 +86,8 @@ def deliver_account_link(
     workspace_name: str = "",
     inviter: str = "",
 ) -> int:
-    """Send a password-reset or invitation e-mail to an active user; returns messages sent.
+    """Send a password-reset, invitation or workspace-invitation e-mail to an active user;
+    returns the number of messages sent.
 
     Safe to retry: each attempt makes a fresh token, and every token stays good until the
     password changes or PASSWORD_RESET_TIMEOUT passes. An inactive or deleted user gets
@@ -85,7 +101,7 @@ def deliver_account_link(
         return 0
     context = {
         "email": user.email,
-        "link": account_link_url(user),
+        "link": templates.link(user),
         "link_hours": max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
         "workspace_name": workspace_name,
         "inviter": inviter,

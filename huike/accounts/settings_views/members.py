@@ -7,14 +7,12 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from huike.accounts import selectors, services
 from huike.accounts.access import Actor, access_membership
-from huike.accounts.models import User
 from huike.accounts.settings_forms import (
     MemberAddForm,
     MemberChangeForm,
@@ -22,27 +20,12 @@ from huike.accounts.settings_forms import (
     add_service_error,
 )
 from huike.accounts.settings_views.common import settings_page, settings_template
-from huike.accounts.tasks import ACCOUNT_LINK_INVITATION, deliver_account_link
 from huike.accounts.two_factor import two_factor_is_enabled, two_factor_reset
 from huike.core.errors import ConflictError, InvalidInputError
-from huike.core.tasks import enqueue_on_commit
 
 MEMBERS_PER_PAGE = 50
 # The filter form's status choice, as the selector's is_active (absent: any status).
 IS_ACTIVE_BY_STATUS: dict[str, bool] = {"active": True, "inactive": False}
-
-
-def _send_invitation(request: HttpRequest, actor: Actor, user: User) -> None:
-    # The task makes the link itself: no token in the queue, no Host header in the link.
-    if user.is_active:
-        enqueue_on_commit(
-            deliver_account_link,
-            user_id=user.pk,
-            kind=ACCOUNT_LINK_INVITATION,
-            language=translation.get_language() or "",
-            workspace_name=actor.workspace.name,
-            inviter=actor.label,
-        )
 
 
 @vary_on_headers("HX-Request")
@@ -73,7 +56,6 @@ def settings_members(request: HttpRequest, actor: Actor) -> HttpResponse:
             else:
                 user = membership.user
                 if not user.has_usable_password():
-                    _send_invitation(request, actor, user)
                     messages.success(
                         request,
                         _("%(email)s was added and invited to choose a password.")
