@@ -1,20 +1,12 @@
 """Field-level protection of personal data, the primitive later parts use.
 
-Personal data is shown masked everywhere by default. Roles with `pii.reveal` may reveal one
-value at a time; each reveal is an audit entry naming who saw which field of which record.
+Personal data is shown masked everywhere by default (huike.core.masking.mask). Roles with
+`pii.reveal` may reveal one value at a time; each reveal is an audit entry naming who saw which
+field of which record.
 """
 
 from huike.accounts.access import Actor
 from huike.core.audit import AuditAction, AuditTarget, audit_record
-from huike.core.masking import mask
-
-
-def pii_masked(kind: str, value: str | None) -> str:
-    return mask(kind, value)
-
-
-def pii_can_reveal(actor: Actor) -> bool:
-    return actor.has("pii.reveal")
 
 
 def pii_reveal(

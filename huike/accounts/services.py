@@ -381,11 +381,14 @@ def member_add(
     ):
         raise InvalidInputError(_("Role and team must belong to this workspace."), field="role")
     with transaction.atomic():
-        normalized = User.objects.normalize_email(email).strip().lower()
         # Someone with an account already is invited and must accept; a new account is made
         # here and its first password is set through the e-mailed link, which is consent enough.
-        existing = User.objects.filter(email=normalized).exists()
-        user = user_get_or_create(email=email, full_name=full_name)
+        user = User.objects.filter(
+            email=User.objects.normalize_email(email).strip().lower()
+        ).first()
+        existing = user is not None
+        if user is None:
+            user = user_get_or_create(email=email, full_name=full_name)
         try:
             with transaction.atomic():
                 membership = Membership.objects.create(

@@ -78,6 +78,16 @@ def test_owner_sees_every_settings_page(
     assert expected in _content(response)
 
 
+def _assert_acme_objects_unchanged(member: Any, team: Any, role: Any, api_key: Any) -> None:
+    """The objects of the `acme_objects` fixture are as it made them."""
+    for obj in (member, team, role, api_key):
+        obj.refresh_from_db()
+    assert (member.role.key, member.is_active) == ("sales", True)
+    assert team.name == "Sales East"
+    assert role.name == "Helper"
+    assert api_key.revoked_at is None
+
+
 def test_owner_sees_detail_pages(owner_client: Client, acme_objects: dict[str, Any]) -> None:
     member, team, role, api_key = (
         acme_objects["member"],
@@ -160,15 +170,8 @@ def test_member_without_permission_gets_403_on_details_and_changes_nothing(
         response = member_client.get(url) if data is None else member_client.post(url, data)
         # then
         assert response.status_code == 403, url
-    member.refresh_from_db()
-    team.refresh_from_db()
-    role.refresh_from_db()
-    api_key.refresh_from_db()
+    _assert_acme_objects_unchanged(member, team, role, api_key)
     workspace.refresh_from_db()
-    assert (member.role.key, member.is_active) == ("sales", True)
-    assert team.name == "Sales East"
-    assert role.name == "Helper"
-    assert api_key.revoked_at is None
     assert workspace.name == "Acme"
     assert Membership.objects.filter(workspace=workspace).count() == 2
     assert Team.objects.filter(workspace=workspace).count() == 1
@@ -239,14 +242,7 @@ def test_outsider_gets_404_for_acme_objects_and_changes_nothing(
         response = outsider_client.get(url) if data is None else outsider_client.post(url, data)
         # then
         assert response.status_code == 404, url
-    member.refresh_from_db()
-    team.refresh_from_db()
-    role.refresh_from_db()
-    api_key.refresh_from_db()
-    assert (member.role.key, member.is_active) == ("sales", True)
-    assert team.name == "Sales East"
-    assert role.name == "Helper"
-    assert api_key.revoked_at is None
+    _assert_acme_objects_unchanged(member, team, role, api_key)
     assert AuditEntry.objects.filter(workspace=workspace).count() == audit_before
 
 
