@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "ninja",
     "huike.core",
     "huike.accounts",
+    "huike.customers",
 ]
 
 if "pytest" in sys.modules:

@@ -83,7 +83,7 @@ class Actor:
             self.require(permissions[0])
 
 
-def _parse_uuid(value: uuid.UUID | str, not_found: str) -> uuid.UUID:
+def parse_public_id(value: uuid.UUID | str, not_found: str) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
     try:
@@ -96,7 +96,7 @@ def access_membership(actor: Actor, public_id: uuid.UUID | str) -> Membership:
     actor.require_any("members.view", "members.manage")
     try:
         return Membership.objects.select_related("user", "role", "team").get(
-            workspace=actor.workspace, public_id=_parse_uuid(public_id, _("No such member."))
+            workspace=actor.workspace, public_id=parse_public_id(public_id, _("No such member."))
         )
     except Membership.DoesNotExist:
         raise NotFoundError(_("No such member.")) from None
@@ -106,7 +106,7 @@ def access_team(actor: Actor, public_id: uuid.UUID | str) -> Team:
     actor.require_any("members.view", "teams.manage")
     try:
         return Team.objects.get(
-            workspace=actor.workspace, public_id=_parse_uuid(public_id, _("No such team."))
+            workspace=actor.workspace, public_id=parse_public_id(public_id, _("No such team."))
         )
     except Team.DoesNotExist:
         raise NotFoundError(_("No such team.")) from None
@@ -116,7 +116,7 @@ def access_role(actor: Actor, public_id: uuid.UUID | str) -> Role:
     actor.require_any("roles.manage", "members.manage")
     try:
         return Role.objects.get(
-            workspace=actor.workspace, public_id=_parse_uuid(public_id, _("No such role."))
+            workspace=actor.workspace, public_id=parse_public_id(public_id, _("No such role."))
         )
     except Role.DoesNotExist:
         raise NotFoundError(_("No such role.")) from None
@@ -126,7 +126,7 @@ def access_api_key(actor: Actor, public_id: uuid.UUID | str) -> ApiKey:
     actor.require("api_keys.manage")
     try:
         return ApiKey.objects.select_related("role").get(
-            workspace=actor.workspace, public_id=_parse_uuid(public_id, _("No such API key."))
+            workspace=actor.workspace, public_id=parse_public_id(public_id, _("No such API key."))
         )
     except ApiKey.DoesNotExist:
         raise NotFoundError(_("No such API key.")) from None
@@ -136,7 +136,7 @@ def lookup_membership(workspace: Workspace, public_id: uuid.UUID | str) -> Membe
     """A member named in a request (a team's manager); no permission check, see above."""
     try:
         return Membership.objects.select_related("user", "role", "team").get(
-            workspace=workspace, public_id=_parse_uuid(public_id, _("No such member."))
+            workspace=workspace, public_id=parse_public_id(public_id, _("No such member."))
         )
     except Membership.DoesNotExist:
         raise NotFoundError(_("No such member.")) from None
@@ -146,7 +146,7 @@ def lookup_team(workspace: Workspace, public_id: uuid.UUID | str) -> Team:
     """A team named in a request (a member's team, a team's parent); no permission check."""
     try:
         return Team.objects.get(
-            workspace=workspace, public_id=_parse_uuid(public_id, _("No such team."))
+            workspace=workspace, public_id=parse_public_id(public_id, _("No such team."))
         )
     except Team.DoesNotExist:
         raise NotFoundError(_("No such team.")) from None
@@ -156,7 +156,7 @@ def lookup_role(workspace: Workspace, public_id: uuid.UUID | str) -> Role:
     """A role named in a request (of a new API key or member); no permission check."""
     try:
         return Role.objects.get(
-            workspace=workspace, public_id=_parse_uuid(public_id, _("No such role."))
+            workspace=workspace, public_id=parse_public_id(public_id, _("No such role."))
         )
     except Role.DoesNotExist:
         raise NotFoundError(_("No such role.")) from None
@@ -170,7 +170,7 @@ def access_workspace_membership(user: User, workspace_public_id: uuid.UUID | str
             .select_related("workspace", "role", "team", "user")
             .get(
                 user=user,
-                workspace__public_id=_parse_uuid(workspace_public_id, _("No such workspace.")),
+                workspace__public_id=parse_public_id(workspace_public_id, _("No such workspace.")),
             )
         )
     except Membership.DoesNotExist:

@@ -385,15 +385,21 @@ class WorkspaceKeys:
         return _blind_index_with(version, key, kind, normalized)
 
     def blind_index_candidates(
-        self, *, kind: str, value: str, default_region: str = DEFAULT_PHONE_REGION
+        self,
+        *,
+        kind: str,
+        value: str,
+        is_normalized: bool = False,
+        default_region: str = DEFAULT_PHONE_REGION,
     ) -> list[bytes]:
         """The index under every index key of the workspace, retired ones too, newest first.
 
         Lookups match on all of them (`index__in=`): a row whose index a writer computed under
         an older key (one holding keys loaded before a rotation, or saving an instance loaded
         before it) is still found until the next rotation brings its index up to date.
+        `is_normalized` as for `blind_index`.
         """
-        normalized = normalize_identity(kind, value, default_region)
+        normalized = value if is_normalized else normalize_identity(kind, value, default_region)
         rows = list(reversed(self.versions(INDEX)))
         if not rows:
             return [self.blind_index(kind=kind, value=normalized, is_normalized=True)]

@@ -1,0 +1,24 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CustomersConfig(AppConfig):
+    name = "huike.customers"
+    label = "customers"
+    verbose_name = _("Customers")
+
+    def ready(self) -> None:
+        from huike.core.audit import register_audit_labels
+        from huike.core.crypto import register_encrypted_column
+        from huike.core.permissions import register_permissions
+        from huike.customers import permissions, references
+        from huike.customers.models import Customer, Identity
+
+        register_permissions(*permissions.CUSTOMER_PERMISSIONS)
+        register_audit_labels(permissions.AUDIT_LABELS)
+        references.register_builtin_references()
+        register_encrypted_column(
+            Identity, "value_token", "public_id", index_field="value_index", kind_field="kind"
+        )
+        for token_field in ("birthday_token", "address_token", "id_number_token"):
+            register_encrypted_column(Customer, token_field, "public_id")

@@ -1,0 +1,109 @@
+"""The derived profile: what the timeline says about a customer (last interaction, purchases,
+RFM scores), kept current as events arrive and recomputed from the timeline after a merge or
+an unmerge. Nobody types these fields in."""
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from huike.customers.models import Customer, Event
+
+ORDER_PAID = "order.paid"
+# Events that are bookkeeping about the record rather than something the customer did.
+RECORD_KINDS = frozenset(
+    {
+        "customer.created",
+        "customer.updated",
+        "tag.added",
+        "tag.removed",
+        "consent.granted",
+        "consent.withdrawn",
+    }
+)
+DERIVED_FIELDS = (
+    "last_interaction_at",
+    "last_purchase_at",
+    "order_count",
+    "total_spent",
+    "rfm_recency",
+    "rfm_frequency",
+    "rfm_monetary",
+)
+
+# RFM scores 1 to 5. Recency: days since the last purchase, at most this many for each score;
+# frequency: at least this many orders; monetary: at least this total (workspace currency).
+RECENCY_DAYS = ((30, 5), (90, 4), (180, 3), (365, 2))
+FREQUENCY_ORDERS = ((10, 5), (5, 4), (3, 3), (2, 2), (1, 1))
+MONETARY_TOTAL = ((Decimal(10000), 5), (Decimal(5000), 4), (Decimal(1000), 3), (Decimal(200), 2))
+
+
+def is_interaction(kind: str) -> bool:
+    return kind not in RECORD_KINDS
+
+
+def order_amount(properties: dict[str, Any]) -> Decimal:
+    try:
+        amount = Decimal(str(properties.get("amount", "0")))
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+    return amount if amount.is_finite() and amount > 0 else Decimal(0)
+
+
+def rfm_scores(customer: Customer, *, today: dt.date | None = None) -> None:
+    """Set the customer's RFM scores from its purchase fields (None without purchases)."""
+    if not customer.order_count or customer.last_purchase_at is None:
+        customer.rfm_recency = customer.rfm_frequency = customer.rfm_monetary = None
+        return
+    today = today or timezone.now().date()
+    days = (today - customer.last_purchase_at.date()).days
+    customer.rfm_recency = next((score for limit, score in RECENCY_DAYS if days <= limit), 1)
+    customer.rfm_frequency = next(
+        (score for least, score in FREQUENCY_ORDERS if customer.order_count >= least), 1
+    )
+    customer.rfm_monetary = next(
+        (score for least, score in MONETARY_TOTAL if customer.total_spent >= least), 1
+    )
+
+
+def profile_apply(customer: Customer, events: Iterable[Event]) -> bool:
+    """Fold new events into the customer's derived fields in memory; True if any changed."""
+    before = [getattr(customer, name) for name in (*DERIVED_FIELDS, "last_seen_at")]
+    for event in events:
+        if not is_interaction(event.kind):
+            continue
+        if customer.last_interaction_at is None or event.occurred_at > customer.last_interaction_at:
+            customer.last_interaction_at = event.occurred_at
+        if customer.last_seen_at is None or event.occurred_at > customer.last_seen_at:
+            customer.last_seen_at = event.occurred_at
+        if event.kind == ORDER_PAID:
+            customer.order_count += 1
+            customer.total_spent = Decimal(customer.total_spent) + order_amount(event.properties)
+            if customer.last_purchase_at is None or event.occurred_at > customer.last_purchase_at:
+                customer.last_purchase_at = event.occurred_at
+    rfm_scores(customer)
+    after = [getattr(customer, name) for name in (*DERIVED_FIELDS, "last_seen_at")]
+    return before != after
+
+
+def customer_profile_refresh(customer: Customer) -> None:
+    """Recompute the derived fields from the whole timeline and save them."""
+    events = Event.objects.filter(workspace_id=customer.workspace_id, customer=customer)
+    interactions = events.exclude(kind__in=RECORD_KINDS)
+    orders = events.filter(kind=ORDER_PAID)
+    stats = orders.aggregate(
+        count=Count("id"),
+        last=Max("occurred_at"),
+    )
+    total = Decimal(0)
+    for properties in orders.values_list("properties", flat=True):
+        total += order_amount(properties or {})
+    customer.last_interaction_at = interactions.aggregate(last=Max("occurred_at"))["last"]
+    customer.order_count = stats["count"] or 0
+    customer.last_purchase_at = stats["last"]
+    customer.total_spent = total
+    rfm_scores(customer)
+    customer.save(update_fields=[*DERIVED_FIELDS, "updated_at"])

@@ -1,0 +1,152 @@
+import pytest
+
+from huike.accounts.access import Actor
+from huike.core.crypto import workspace_keys
+from huike.core.errors import InvalidInputError
+from huike.customers.identities import identity_value
+from huike.customers.ingest import events_ingest
+from huike.customers.models import Customer, CustomerMerge, Event, Identity, MergeCandidate
+from huike.customers.resolution import SKIPPED_JUNK, identity_resolve
+from huike.customers.tests.conftest import keys_of
+
+
+def test_unknown_identities_create_one_customer(workspace):
+    # when
+    result = identity_resolve(
+        workspace_id=workspace.pk, identity_keys=keys_of(phone="138 1234 0001"), source="api"
+    )
+    # then
+    assert result.is_new
+    identity = Identity.objects.get(customer=result.customer)
+    assert identity.kind == "phone"
+    assert identity_value(identity, workspace_keys(workspace.pk)) == "+8613812340001"
+
+
+def test_known_identity_finds_the_same_customer_and_attaches_new_keys(workspace, make_customer):
+    customer = make_customer(phone="13812340002")
+    # when
+    result = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(phone="+86 138-1234-0002", wechat_openid="oAbc"),
+        source="wechat",
+    )
+    # then
+    assert result.customer.pk == customer.pk
+    assert not result.is_new
+    assert sorted(Identity.objects.filter(customer=customer).values_list("kind", flat=True)) == [
+        "phone",
+        "wechat_openid",
+    ]
+
+
+def test_junk_values_are_never_attached(workspace):
+    with pytest.raises(InvalidInputError):
+        identity_resolve(
+            workspace_id=workspace.pk, identity_keys=keys_of(phone="13800000000"), source="form"
+        )
+    result = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(phone="13800000000", email="real.person@example.org"),
+        source="form",
+    )
+    assert [reason for _key, reason in result.skipped] == [SKIPPED_JUNK]
+    assert list(
+        Identity.objects.filter(customer=result.customer).values_list("kind", flat=True)
+    ) == ["email"]
+
+
+def test_weak_visitor_profile_is_merged_into_known_customer(workspace, make_customer):
+    known = make_customer(phone="13812340003")
+    visitor = identity_resolve(
+        workspace_id=workspace.pk, identity_keys=keys_of(web_visitor_id="v-1"), source="web"
+    ).customer
+    # when the visitor leaves their phone number
+    result = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(web_visitor_id="v-1", phone="13812340003"),
+        source="web",
+    )
+    # then
+    assert result.customer.pk == known.pk
+    visitor.refresh_from_db()
+    assert visitor.status == Customer.Status.MERGED
+    assert visitor.merged_into_id == known.pk
+    assert CustomerMerge.objects.get().reason == CustomerMerge.Reason.RESOLUTION
+
+
+def test_two_normal_matches_go_to_review_instead_of_merging(workspace, make_customer):
+    first = make_customer(phone="13812340004")
+    second = make_customer(email="second@example.org")
+    result = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(phone="13812340004", email="second@example.org"),
+        source="form",
+    )
+    assert result.customer.pk == first.pk
+    assert not result.merges
+    candidate = MergeCandidate.objects.get()
+    assert {candidate.first_id, candidate.second_id} == {first.pk, second.pk}
+    # a second sighting does not queue the pair twice
+    identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(phone="13812340004", email="second@example.org"),
+        source="form",
+    )
+    assert MergeCandidate.objects.count() == 1
+
+
+def test_batch_ingest_creates_events_and_deduplicates_by_id(workspace, owner_actor: Actor):
+    items = [
+        {"id": "e1", "kind": "page.viewed", "identities": {"web_visitor_id": "v-9"}},
+        {"id": "e2", "kind": "page.viewed", "identities": {"web_visitor_id": "v-9"}},
+        {
+            "id": "e3",
+            "kind": "order.paid",
+            "identities": {"phone": "13812340005"},
+            "properties": {"amount": "99.50"},
+        },
+        {"kind": "bad kind", "identities": {"phone": "13812340005"}},
+        {"id": "e1", "kind": "page.viewed", "identities": {"web_visitor_id": "v-9"}},
+    ]
+    report = events_ingest(actor=owner_actor, items=items)
+    assert [r.status for r in report.results] == [
+        "created",
+        "created",
+        "created",
+        "error",
+        "duplicate",
+    ]
+    assert report.results[0].customer_id == report.results[1].customer_id
+    assert report.results[0].customer_created
+    assert not report.results[1].customer_created
+    assert Event.objects.count() == 3
+    buyer = Customer.objects.get(public_id=report.results[2].customer_id)
+    assert buyer.order_count == 1
+    assert str(buyer.total_spent) == "99.50"
+    # the retry of the whole batch records nothing new
+    again = events_ingest(actor=owner_actor, items=items)
+    assert [r.status for r in again.results] == [
+        "duplicate",
+        "duplicate",
+        "duplicate",
+        "error",
+        "duplicate",
+    ]
+    assert Event.objects.count() == 3
+
+
+def test_batch_conflict_item_merges_and_later_items_follow(workspace, owner_actor, make_customer):
+    known = make_customer(phone="13812340006")
+    items = [
+        {"kind": "page.viewed", "identities": {"web_visitor_id": "v-7"}},
+        {"kind": "form.submitted", "identities": {"web_visitor_id": "v-7", "phone": "13812340006"}},
+        {"kind": "page.viewed", "identities": {"web_visitor_id": "v-7"}},
+    ]
+    report = events_ingest(actor=owner_actor, items=items)
+    assert [r.status for r in report.results] == ["created"] * 3
+    assert report.results[1].customer_id == str(known.public_id)
+    assert report.results[2].customer_id == str(known.public_id)
+    assert (
+        Event.objects.filter(customer=known, kind__in=["page.viewed", "form.submitted"]).count()
+        == 3
+    )
