@@ -17,6 +17,8 @@ from ninja.openapi.docs import ABS_TPL_PATH, Swagger
 from huike.accounts.api import router as accounts_router
 from huike.accounts.api_gateway import ApiKeyAuth, SessionAuth
 from huike.core.problem import register_problem_handlers
+from huike.customers.api import router as customers_router
+from huike.customers.import_api import router as customers_import_router
 
 
 class LocalSwagger(Swagger):
@@ -57,3 +59,5 @@ api = NinjaAPI(
 )
 register_problem_handlers(api)
 api.add_router("", accounts_router)
+api.add_router("", customers_router)
+api.add_router("", customers_import_router)

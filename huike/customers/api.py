@@ -1,0 +1,5 @@
+"""API endpoints of the customers part."""
+
+from ninja import Router
+
+router = Router()
