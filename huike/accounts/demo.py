@@ -13,6 +13,7 @@ from huike.accounts.services import (
     team_update,
     workspace_create,
 )
+from huike.core.demo import demo_seeders_run
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "huike-demo-2026"
@@ -81,4 +82,6 @@ def demo_seed() -> tuple[Workspace, list[DemoLogin]]:
                 workspace=workspace, user__email=DEMO_LOGINS[1].email
             )
             team_update(actor=actor, team=teams["Sales"], manager=manager)
+        # Sample data of the parts above accounts (customers, …), each idempotent.
+        demo_seeders_run(workspace.pk)
     return workspace, DEMO_LOGINS

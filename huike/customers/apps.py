@@ -10,13 +10,15 @@ class CustomersConfig(AppConfig):
     def ready(self) -> None:
         from huike.core.audit import register_audit_labels
         from huike.core.crypto import register_encrypted_column
+        from huike.core.demo import register_demo_seeder
         from huike.core.permissions import register_permissions
-        from huike.customers import permissions, references
+        from huike.customers import demo, permissions, references
         from huike.customers.models import Customer, Identity
 
         register_permissions(*permissions.CUSTOMER_PERMISSIONS)
         register_audit_labels(permissions.AUDIT_LABELS)
         references.register_builtin_references()
+        register_demo_seeder("customers", demo.customers_demo_seed)
         register_encrypted_column(
             Identity, "value_token", "public_id", index_field="value_index", kind_field="kind"
         )
