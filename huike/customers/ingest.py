@@ -10,7 +10,6 @@ items see the outcome.
 
 import datetime as dt
 import json
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huike.accounts.access import Actor
+from huike.core.bulk import bulk_insert
 from huike.core.crypto import WorkspaceKeys, workspace_keys
 from huike.core.errors import HuikeError, InvalidInputError
 from huike.customers.events import event_kind_clean, events_publish
@@ -32,7 +32,7 @@ from huike.customers.identities import (
     workspace_rules,
 )
 from huike.customers.models import Customer, Event, Identity, LifecycleStage
-from huike.customers.profile import DERIVED_FIELDS, profile_apply
+from huike.customers.profile import DERIVED_FIELDS, profile_apply, profiles_save
 from huike.customers.resolution import (
     LAST_SEEN_GRANULARITY,
     NewCustomer,
@@ -178,7 +178,6 @@ class _Batch:
         self.new_identities: list[tuple[Identity, Customer]] = []
         self.events: list[tuple[Event, Customer, EventItem, Identity | None]] = []
         self.identity_counts: dict[tuple[int, str], int] = {}
-        self.touched: dict[int, Customer] = {}
         self.stale_identities: set[int] = set()
 
     def load(self, items: Sequence[EventItem]) -> None:
@@ -270,33 +269,34 @@ class _Batch:
     def flush(self) -> None:
         if not self.events:
             return
-        Customer.objects.bulk_create(self.new_customers)
+        # The events of each customer object; a new customer's derived profile is computed
+        # before it is inserted, so only customers we knew already need an UPDATE.
+        by_object: dict[int, tuple[Customer, list[Event]]] = {}
+        for event, customer, _item, _through in self.events:
+            by_object.setdefault(id(customer), (customer, []))[1].append(event)
+        new = {id(customer) for customer in self.new_customers}
+        for key, (customer, events) in by_object.items():
+            if key in new:
+                profile_apply(customer, events)
+        bulk_insert(Customer, self.new_customers)
         identities = []
         for identity, customer in self.new_identities:
             identity.customer_id = customer.pk
             identities.append(identity)
-        Identity.objects.bulk_create(identities)
+        bulk_insert(Identity, identities)
         events = []
-        by_customer: dict[int, list[Event]] = defaultdict(list)
         for event, customer, _item, through in self.events:
             event.customer_id = customer.pk
             event.identity_id = through.pk if through is not None else None
             events.append(event)
-            by_customer[customer.pk].append(event)
-            self.touched[customer.pk] = customer
-        Event.objects.bulk_create(events)
-        changed = [
-            customer
-            for pk, customer in self.touched.items()
-            if profile_apply(customer, by_customer[pk])
-        ]
-        if changed:
-            now = timezone.now()
-            for customer in changed:
-                customer.updated_at = now
-            Customer.objects.bulk_update(
-                changed, [*DERIVED_FIELDS, "last_seen_at", "updated_at"], batch_size=500
-            )
+        bulk_insert(Event, events)
+        profiles_save(
+            [
+                customer
+                for key, (customer, customer_events) in by_object.items()
+                if key not in new and profile_apply(customer, customer_events)
+            ]
+        )
         if self.stale_identities:
             Identity.objects.filter(pk__in=list(self.stale_identities)).update(
                 last_seen_at=timezone.now()
@@ -308,7 +308,6 @@ class _Batch:
         self.new_customers.clear()
         self.new_identities.clear()
         self.events.clear()
-        self.touched.clear()
         self.stale_identities.clear()
 
 
