@@ -46,7 +46,7 @@ def bulk_insert[M: models.Model](model: type[M], instances: Sequence[M]) -> None
             [opts.db_table, pk.column, len(instances)],
         )
         ids = [row[0] for row in cursor.fetchall()]
-        columns = ", ".join(quote(field.column) for field in [pk, *fields])
+        columns = ", ".join(quote(str(field.column)) for field in [pk, *fields])
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
         with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for instance, new_id in zip(instances, ids, strict=True):

@@ -100,8 +100,9 @@ def profiles_save(customers: Sequence[Customer]) -> None:
     databases one prepared UPDATE executed for every row."""
     if not customers:
         return
-    fields = [Customer._meta.get_field(name) for name in PROFILE_COLUMNS]
-    columns = [field.column for field in fields]  # type: ignore[union-attr]
+    concrete = {field.name: field for field in Customer._meta.concrete_fields}
+    fields = [concrete[name] for name in PROFILE_COLUMNS]
+    columns = [str(field.column) for field in fields]
     quote = connection.ops.quote_name
     table = quote(Customer._meta.db_table)
     now = timezone.now()
@@ -110,7 +111,7 @@ def profiles_save(customers: Sequence[Customer]) -> None:
     values = [[getattr(customer, name) for name in PROFILE_COLUMNS] for customer in customers]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            types = [field.db_type(connection) for field in fields]  # type: ignore[union-attr]
+            types = [field.db_type(connection) for field in fields]
             arrays = ", ".join(f"%s::{kind}[]" for kind in ["bigint", *types])
             names = ", ".join(quote(name) for name in ["id", *columns])
             assignments = ", ".join(f"{quote(name)} = v.{quote(name)}" for name in columns)
@@ -125,7 +126,7 @@ def profiles_save(customers: Sequence[Customer]) -> None:
                 f"UPDATE {table} SET {assignments} WHERE id = %s",  # noqa: S608
                 [
                     [
-                        field.get_db_prep_save(value, connection)  # type: ignore[union-attr]
+                        field.get_db_prep_save(value, connection)
                         for field, value in zip(fields, row, strict=True)
                     ]
                     + [customer.pk]
