@@ -84,6 +84,13 @@ PERIODIC_JOBS: list[PeriodicJob] = [
         every=timedelta(days=1),
         offset=timedelta(hours=3, minutes=30),
     ),
+    # RFM recency moves with the calendar; daily, in the quiet hour after the prune.
+    PeriodicJob(
+        "customers.refresh_rfm",
+        "huike.customers.jobs.refresh_rfm_scores",
+        every=timedelta(days=1),
+        offset=timedelta(hours=3, minutes=50),
+    ),
     # A broken audit chain means tampering or a bug: worth knowing within the hour.
     PeriodicJob(
         "audit.verify_chains",

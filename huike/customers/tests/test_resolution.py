@@ -150,3 +150,33 @@ def test_batch_conflict_item_merges_and_later_items_follow(workspace, owner_acto
         Event.objects.filter(customer=known, kind__in=["page.viewed", "form.submitted"]).count()
         == 3
     )
+
+
+def test_rfm_job_lowers_recency_as_time_passes(workspace, owner_actor):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from huike.customers.jobs import refresh_rfm_scores
+
+    # given a purchase 100 days ago, scored when it was 10 days old
+    paid = timezone.now() - dt.timedelta(days=100)
+    report = events_ingest(
+        actor=owner_actor,
+        items=[
+            {
+                "kind": "order.paid",
+                "occurred_at": paid.isoformat(),
+                "identities": {"phone": "13812340007"},
+                "properties": {"amount": "300"},
+            }
+        ],
+    )
+    customer = Customer.objects.get(public_id=report.results[0].customer_id)
+    Customer.objects.filter(pk=customer.pk).update(rfm_recency=5)
+    # when
+    moved = refresh_rfm_scores.call()
+    # then
+    customer.refresh_from_db()
+    assert moved == 1
+    assert (customer.rfm_recency, customer.rfm_frequency, customer.rfm_monetary) == (3, 1, 2)
