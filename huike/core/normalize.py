@@ -9,6 +9,7 @@ the same customer.
 import re
 import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -39,6 +40,29 @@ def _text(value: object, field: str) -> str:
     return value
 
 
+# The fast path for the commonest value by far: an 11-digit mainland mobile number, bare (read
+# as Chinese when the default region is CN) or after +86/0086, with spaces or hyphens. Parsing
+# with phonenumbers costs tens of microseconds; an import of a million rows parses a million.
+_CN_MOBILE = re.compile(r"(\+86|0086)?(1\d{10})")
+_SEPARATORS = str.maketrans("", "", " -")
+
+
+@lru_cache(maxsize=100_000)
+def _cn_mobile_prefix_is_valid(prefix: str) -> bool:
+    """Whether mobile numbers starting with these seven digits are valid. The numbering plan
+    (and phonenumbers' metadata) decides by at most the first seven digits (the 3-digit network
+    code and the 4-digit HLR block), so the answer for one number holds for its whole block."""
+    return phonenumbers.is_valid_number(phonenumbers.parse(f"+86{prefix}0000", None))
+
+
+def _fast_cn_mobile(text: str, default_region: str) -> str | None:
+    match = _CN_MOBILE.fullmatch(text.translate(_SEPARATORS))
+    if match is None or (match[1] is None and default_region != "CN"):
+        return None
+    digits = match[2]
+    return f"+86{digits}" if _cn_mobile_prefix_is_valid(digits[:7]) else None
+
+
 def normalize_phone(value: str, default_region: str = DEFAULT_PHONE_REGION) -> str:
     """The number in E.164 (`+8613812345678`), with its extension in RFC 3966 form when it has
     one (`+861065529988;ext=12`), so the extensions of one switchboard stay distinct.
@@ -50,6 +74,9 @@ def normalize_phone(value: str, default_region: str = DEFAULT_PHONE_REGION) -> s
     text = unicodedata.normalize("NFKC", _text(value, "phone")).strip()
     if not text:
         raise InvalidInputError(_("Enter a phone number."), field="phone")
+    fast = _fast_cn_mobile(text, default_region)
+    if fast is not None:
+        return fast
     number: phonenumbers.PhoneNumber | None
     if any(char.isalpha() for char in _EXTENSION_WORDS.sub("", text.lower())):
         number = None

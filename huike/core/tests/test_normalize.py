@@ -1,6 +1,9 @@
+
 """Identity normalizers: one spelling per phone number and email address."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from huike.core.errors import InvalidInputError
 from huike.core.normalize import (
@@ -174,3 +177,33 @@ def test_odd_input_is_an_invalid_input_error_of_its_field(kind: str, value: obje
         normalize_identity(kind, value)  # type: ignore[arg-type]
 
     assert raised.value.field == kind
+
+
+@settings(max_examples=3000)
+@given(
+    digits=st.text(alphabet="0123456789", min_size=10, max_size=10),
+    prefix=st.sampled_from(["", "+86", "0086", "+86 ", "+86-"]),
+)
+def test_fast_mobile_path_agrees_with_phonenumbers(digits, prefix):
+    import phonenumbers
+
+    from huike.core.normalize import normalize_phone
+
+    # given any 11-digit number starting with 1, written as people write it
+    text = f"{prefix}1{digits[:2]} {digits[2:6]} {digits[6:]}"
+    try:
+        parsed = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        expected = None
+    else:
+        expected = (
+            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(parsed)
+            else None
+        )
+    # when / then: the fast path and the library agree on validity and on the E.164 form
+    try:
+        result = normalize_phone(text)
+    except InvalidInputError:
+        result = None
+    assert result == expected
