@@ -3,7 +3,7 @@ import pytest
 from huike.accounts.access import Actor
 from huike.core.crypto import workspace_keys
 from huike.core.errors import InvalidInputError
-from huike.customers.identities import identity_value
+from huike.customers.identities import identity_key, identity_value
 from huike.customers.ingest import events_ingest
 from huike.customers.models import Customer, CustomerMerge, Event, Identity, MergeCandidate
 from huike.customers.resolution import SKIPPED_JUNK, identity_resolve
@@ -180,3 +180,89 @@ def test_rfm_job_lowers_recency_as_time_passes(workspace, owner_actor):
     customer.refresh_from_db()
     assert moved == 1
     assert (customer.rfm_recency, customer.rfm_frequency, customer.rfm_monetary) == (3, 1, 2)
+
+
+def test_identities_beyond_the_cap_are_skipped(workspace, owner_actor):
+    from huike.customers.resolution import SKIPPED_CAP
+    from huike.customers.services import customer_settings_update
+
+    customer_settings_update(actor=owner_actor, identity_caps={"web_visitor_id": 2})
+    first = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(phone="13812340010", web_visitor_id="v-a"),
+        source="web",
+    ).customer
+    identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=[*keys_of(phone="13812340010"), identity_key("web_visitor_id", "v-b")],
+        source="web",
+    )
+    # when a third visitor id arrives for the same person
+    result = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=[*keys_of(phone="13812340010"), identity_key("web_visitor_id", "v-c")],
+        source="web",
+    )
+    # then it is not attached
+    assert [(key.value, reason) for key, reason in result.skipped] == [("v-c", SKIPPED_CAP)]
+    assert Identity.objects.filter(customer=first, kind="web_visitor_id").count() == 2
+
+
+def test_strong_matches_merge_only_when_the_workspace_allows_it(workspace, owner_actor):
+    from huike.customers.services import customer_settings_update
+
+    a = identity_resolve(
+        workspace_id=workspace.pk, identity_keys=keys_of(wechat_unionid="u-1"), source="wechat"
+    ).customer
+    b = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(wecom_external_userid="wm-1"),
+        source="wecom",
+    ).customer
+    customer_settings_update(actor=owner_actor, auto_merge_strong=False)
+    # when both strong keys arrive together
+    held = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(wechat_unionid="u-1", wecom_external_userid="wm-1"),
+        source="wecom",
+    )
+    # then with automatic merging off the pair waits for review
+    assert held.merges == []
+    assert len(held.candidates) == 1
+    customer_settings_update(actor=owner_actor, auto_merge_strong=True)
+    merged = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(wechat_unionid="u-1", wecom_external_userid="wm-1"),
+        source="wecom",
+    )
+    assert [(m.survivor_id, m.absorbed_id) for m in merged.merges] == [(a.pk, b.pk)]
+    assert MergeCandidate.objects.get().status == MergeCandidate.Status.MERGED
+
+
+def test_a_dismissed_pair_is_not_suggested_again(workspace, owner_actor, make_customer):
+    from huike.customers.merging import merge_candidate_dismiss
+
+    make_customer(phone="13812340011")
+    make_customer(email="other@example.org")
+    keys = keys_of(phone="13812340011", email="other@example.org")
+    identity_resolve(workspace_id=workspace.pk, identity_keys=keys, source="form")
+    merge_candidate_dismiss(actor=owner_actor, candidate=MergeCandidate.objects.get())
+    # when the same pair is seen again
+    again = identity_resolve(workspace_id=workspace.pk, identity_keys=keys, source="form")
+    # then nobody is asked twice
+    assert again.candidates == []
+    assert MergeCandidate.objects.filter(status=MergeCandidate.Status.OPEN).count() == 0
+
+
+def test_verified_email_is_strong(workspace, make_customer):
+    a = make_customer(wechat_unionid="u-9")
+    b = make_customer(email="verified@example.org")
+    result = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=[
+            identity_key("wechat_unionid", "u-9"),
+            identity_key("email", "verified@example.org", is_verified=True),
+        ],
+        source="login",
+    )
+    assert [(m.survivor_id, m.absorbed_id) for m in result.merges] == [(a.pk, b.pk)]
