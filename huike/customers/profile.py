@@ -19,6 +19,7 @@ RECORD_KINDS = frozenset(
     {
         "customer.created",
         "customer.updated",
+        "customer.imported",
         "tag.added",
         "tag.removed",
         "consent.granted",

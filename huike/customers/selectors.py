@@ -339,7 +339,9 @@ def merge_history(actor: Actor) -> QuerySet[CustomerMerge]:
 
 
 def merge_candidates_open(actor: Actor) -> QuerySet[MergeCandidate]:
-    visible = visible_customers(actor).values("pk")
+    """Open suggestions whose two customers the actor sees and are both still active (a
+    suggestion about a customer merged since into a third one has nothing left to decide)."""
+    visible = visible_customers(actor).filter(status=Customer.Status.ACTIVE).values("pk")
     return (
         MergeCandidate.objects.filter(
             workspace=actor.workspace,
