@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,7 +19,7 @@ from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Team
 from huike.core.audit import AuditTarget, audit_record
 from huike.core.crypto import WorkspaceKeys, workspace_keys
-from huike.core.errors import ConflictError, InvalidInputError
+from huike.core.errors import ConflictError, InvalidInputError, NotFoundError
 from huike.core.outbox import outbox_publish
 from huike.customers.custom_fields import (
     custom_field_unique_claims_sync,
@@ -807,3 +807,152 @@ def customer_settings_update(
             target=AuditTarget("customer_settings", str(actor.workspace.public_id)),
         )
     return row
+
+
+# --- one customer's identities, upsert by identity, tag groups (used by the API) -------------
+def customer_identity_add(
+    *, actor: Actor, customer: Customer, key: IdentityKey, source: str = "manual"
+) -> Identity:
+    """Attach one identity to a customer from access_customer; records `customer.updated`.
+
+    Raises ConflictError naming the kind when the customer holds it already or another customer
+    does (also when one is created at the same moment), InvalidInputError for a placeholder
+    value or a kind at its cap."""
+    actor.require("customers.manage")
+    if customer.is_merged:
+        raise ConflictError(_("This customer was merged into another one."))
+    try:
+        with transaction.atomic():
+            keys = workspace_keys(actor.workspace.pk)
+            locked = customer_lock(customer)
+            held = identities_find(keys=keys, identity_keys=[key]).get(key.slot)
+            if held is not None and held.customer_id == locked.pk:
+                raise ConflictError(
+                    _("The customer has this %(kind)s already.") % {"kind": key.kind},
+                    field=key.base_kind,
+                )
+            (identity,) = _identities_claim(
+                keys=keys, customer=locked, identity_keys=[key], source=source
+            )
+            event_record(
+                customer=locked,
+                kind="customer.updated",
+                properties={"by": actor.label, "fields": [], "identities_added": [key.kind]},
+                source=source,
+            )
+    except IntegrityError:
+        raise ConflictError(
+            _("This %(kind)s already belongs to another customer.") % {"kind": key.kind},
+            field=key.base_kind,
+        ) from None
+    return identity
+
+
+def customer_identity_remove(*, actor: Actor, customer: Customer, identity: Identity) -> None:
+    """Detach and delete one identity of a customer from access_customer. Its events stay on
+    the timeline. Records `customer.updated` naming the kind (never the value)."""
+    actor.require("customers.manage")
+    with transaction.atomic():
+        locked = customer_lock(customer)
+        if identity.customer_id != locked.pk:
+            raise NotFoundError(_("No such identity."))
+        kind = identity.kind
+        identity.delete()
+        event_record(
+            customer=locked,
+            kind="customer.updated",
+            properties={"by": actor.label, "fields": [], "identities_removed": [kind]},
+        )
+
+
+@dataclass(frozen=True)
+class Upserted:
+    customer: Customer
+    is_new: bool
+
+
+def customer_upsert(
+    *,
+    actor: Actor,
+    data: CustomerData,
+    identity_keys: Sequence[IdentityKey],
+    tags: Sequence[Tag] = (),
+    source: str = "api",
+) -> Upserted:
+    """Update the customer the identities name (exact blind-index match), attaching the keys it
+    lacks, or create one when none is known.
+
+    Raises ConflictError(field="identities") when the keys name two different customers (merge
+    them first) or a customer the actor may not see, InvalidInputError when no key is given.
+    Two writers creating the same new customer at once: the loser's identity insert fails on
+    the unique constraint and it updates the winner's customer instead."""
+    actor.require("customers.manage")
+    if not identity_keys:
+        raise InvalidInputError(
+            _("Name the customer by at least one identity (phone, email or another kind)."),
+            field="identities",
+        )
+    for attempt in (1, 2):
+        keys = workspace_keys(actor.workspace.pk)
+        found = identities_find(keys=keys, identity_keys=identity_keys)
+        owners = {identity.customer_id: identity.customer for identity in found.values()}
+        if len(owners) > 1:
+            raise ConflictError(
+                _("These identities belong to different customers; merge them first."),
+                field="identities",
+            )
+        if owners:
+            (existing,) = owners.values()
+            if not Customer.objects.visible_to(actor).filter(pk=existing.pk).exists():
+                raise ConflictError(
+                    _("These identities belong to a customer you cannot see."),
+                    field="identities",
+                )
+            with transaction.atomic():
+                customer = customer_update(
+                    actor=actor,
+                    customer=existing,
+                    data=data,
+                    identity_keys=identity_keys,
+                    source=source,
+                )
+                if tags:
+                    customer_tags_add(
+                        actor=actor, customers=[customer], tags=tags, source=_tag_source(source)
+                    )
+            return Upserted(customer=customer, is_new=False)
+        try:
+            with transaction.atomic():
+                customer = customer_create(
+                    actor=actor, data=data, identity_keys=identity_keys, tags=tags, source=source
+                )
+            return Upserted(customer=customer, is_new=True)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def tag_group_update(
+    *, actor: Actor, group: TagGroup, name: str | None = None, color: str | None = None
+) -> TagGroup:
+    actor.require("customers.configure")
+    if name is not None:
+        name = _clean_name(name)
+        if (
+            TagGroup.objects.filter(workspace=actor.workspace, name=name)
+            .exclude(pk=group.pk)
+            .exists()
+        ):
+            raise ConflictError(_("A tag group with this name exists."), field="name")
+        group.name = name
+    if color is not None:
+        group.color = _clean_color(color)
+    group.save()
+    return group
+
+
+def tag_group_delete(*, actor: Actor, group: TagGroup) -> None:
+    """Delete a tag group; its tags stay, without a group."""
+    actor.require("customers.configure")
+    group.delete()

@@ -39,7 +39,7 @@ def test_openapi_lists_the_endpoints_and_the_bearer_scheme(db: None) -> None:
     assert response.status_code == 200
     schema = response.json()
     operations = {path: sorted(methods) for path, methods in schema["paths"].items()}
-    assert operations == {
+    foundation = {
         "/api/v1/workspace": ["get", "patch"],
         "/api/v1/workspaces": ["get"],
         "/api/v1/members": ["get", "post"],
@@ -53,6 +53,8 @@ def test_openapi_lists_the_endpoints_and_the_bearer_scheme(db: None) -> None:
         "/api/v1/api-keys/{api_key_id}/revoke": ["post"],
         "/api/v1/audit-entries": ["get"],
     }
+    # Later parts add paths of their own, which their own tests check.
+    assert {path: operations.get(path) for path in foundation} == foundation
     # and the bearer scheme, required by every operation (with the session as alternative)
     schemes = schema["components"]["securitySchemes"]
     assert schemes["ApiKeyAuth"] == {"type": "http", "scheme": "bearer", "bearerFormat": "API key"}
