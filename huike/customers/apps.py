@@ -12,11 +12,12 @@ class CustomersConfig(AppConfig):
         from huike.core.crypto import register_encrypted_column
         from huike.core.demo import register_demo_seeder
         from huike.core.permissions import register_permissions
-        from huike.customers import demo, permissions, references
+        from huike.customers import demo, navigation, permissions, references
         from huike.customers.models import Customer, Identity
 
         register_permissions(*permissions.CUSTOMER_PERMISSIONS)
         register_audit_labels(permissions.AUDIT_LABELS)
+        navigation.register_customers_nav()
         references.register_builtin_references()
         register_demo_seeder("customers", demo.customers_demo_seed)
         register_encrypted_column(
