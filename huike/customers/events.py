@@ -14,12 +14,43 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from huike.core.errors import InvalidInputError
 from huike.core.outbox import outbox_publish
 from huike.customers.models import Customer, Event, Identity
 from huike.customers.profile import DERIVED_FIELDS, profile_apply
+
+# What people read on the timeline; the dotted kind stays the stable, filterable name. Later
+# parts (channels, sales, loyalty…) add theirs with `register_event_kind_labels` in ready().
+EVENT_KIND_LABELS: dict[str, Promise | str] = {
+    "customer.created": _lazy("Customer created"),
+    "customer.updated": _lazy("Customer changed"),
+    "customer.imported": _lazy("Imported"),
+    "tag.added": _lazy("Tagged"),
+    "tag.removed": _lazy("Tag removed"),
+    "consent.granted": _lazy("Consent granted"),
+    "consent.withdrawn": _lazy("Consent withdrawn"),
+    "page.viewed": _lazy("Viewed a page"),
+    "form.submitted": _lazy("Submitted a form"),
+    "message.received": _lazy("Sent us a message"),
+    "message.sent": _lazy("We sent a message"),
+    "email.opened": _lazy("Opened an email"),
+    "email.clicked": _lazy("Clicked in an email"),
+    "order.paid": _lazy("Paid an order"),
+}
+
+
+def register_event_kind_labels(labels: dict[str, Promise | str]) -> None:
+    EVENT_KIND_LABELS.update(labels)
+
+
+def event_kind_label(kind: str) -> str:
+    """The kind in the reader's language; kinds nobody labelled are shown as they are."""
+    return str(EVENT_KIND_LABELS.get(kind, kind))
+
 
 EVENT_KIND = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 EVENT_KIND_MAX_LENGTH = 90  # leaves room for the "event." prefix of the outbox kind (100)

@@ -830,3 +830,18 @@ def test_roles_without_export_or_import_get_no_such_buttons(
     content = _content(member_client.get(LIST))
     assert "/customers/exports/" not in content
     assert "/customers/imports/new/" not in content
+
+
+def test_timeline_names_event_kinds_in_the_readers_language(owner_client, owner_actor):
+    from huike.customers.ingest import events_ingest
+
+    report = events_ingest(
+        actor=owner_actor,
+        items=[{"kind": "page.viewed", "identities": {"phone": "13812346666"}}],
+    )
+    customer_id = report.results[0].customer_id
+    english = owner_client.get(f"/customers/{customer_id}/")
+    assert "Viewed a page" in english.content.decode()
+    owner_client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    chinese = owner_client.get(f"/customers/{customer_id}/", headers={"Accept-Language": "zh-hans"})
+    assert "page.viewed" in chinese.content.decode()
