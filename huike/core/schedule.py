@@ -91,6 +91,14 @@ PERIODIC_JOBS: list[PeriodicJob] = [
         every=timedelta(days=1),
         offset=timedelta(hours=3, minutes=50),
     ),
+    # Uploaded import files left unfinished and exports past their retention hold personal
+    # data; hourly, so nothing stays much beyond its 7 days.
+    PeriodicJob(
+        "customers.purge_import_export_files",
+        "huike.customers.imports.tasks.purge_import_export_files",
+        every=timedelta(hours=1),
+        offset=timedelta(minutes=35),
+    ),
     # A broken audit chain means tampering or a bug: worth knowing within the hour.
     PeriodicJob(
         "audit.verify_chains",

@@ -84,6 +84,28 @@ class Customer(OwnedRecord):
         ACTIVE = "active", _("Active")
         MERGED = "merged", _("Merged")
 
+    # The workspace, owner and team columns get no index of their own: the composite indexes
+    # below start with the workspace, and serve the owner and team filters too. Every index
+    # costs on each of the million inserts of an import.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    owner = models.ForeignKey(
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    team = models.ForeignKey(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     merged_into = models.ForeignKey(
@@ -140,7 +162,6 @@ class Customer(OwnedRecord):
             ),
             models.Index(fields=["workspace", "team", "-created_at"], name="customer_ws_team_idx"),
             models.Index(fields=["workspace", "name"], name="customer_ws_name_idx"),
-            models.Index(fields=["workspace", "company"], name="customer_ws_company_idx"),
             models.Index(fields=["workspace", "last_seen_at"], name="customer_ws_seen_idx"),
         ]
         verbose_name = _("customer")
@@ -162,7 +183,11 @@ class Identity(models.Model):
     `wechat_openid:wx1234` (openids are per official account), `crm:salesforce`.
     """
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    # Indexed by the unique (workspace, kind, value_index) constraint; the customer column by
+    # its own index (a customer's identities, cascades, merges).
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
     kind = models.CharField(max_length=100)
@@ -183,7 +208,6 @@ class Identity(models.Model):
                 fields=["workspace", "public_id"], name="identity_unique_public_id"
             ),
         ]
-        indexes = [models.Index(fields=["workspace", "customer"], name="identity_ws_customer_idx")]
         verbose_name = _("identity")
         verbose_name_plural = _("identities")
 
@@ -366,7 +390,10 @@ class Event(models.Model):
     the survivor through the absorbed customer's identities after the merge.
     """
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    # The workspace is the first column of every index below, so it needs none of its own.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
     identity = models.ForeignKey(
@@ -395,7 +422,6 @@ class Event(models.Model):
                 fields=["workspace", "customer", "-occurred_at", "-id"], name="event_timeline_idx"
             ),
             models.Index(fields=["workspace", "kind", "-occurred_at"], name="event_ws_kind_idx"),
-            models.Index(fields=["workspace", "identity"], name="event_ws_identity_idx"),
         ]
         verbose_name = _("event")
         verbose_name_plural = _("events")
@@ -520,3 +546,198 @@ class MergeCandidate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.first_id} ? {self.second_id}"
+
+
+# --- imports and exports ---------------------------------------------------------------------
+class ImportKind(models.TextChoices):
+    CUSTOMERS = "customers", _("Customers")
+    COMPANIES = "companies", _("Companies")
+
+
+class ImportMode(models.TextChoices):
+    CREATE = "create", _("Create new records only")
+    UPDATE = "update", _("Update existing records only")
+    UPSERT = "upsert", _("Create new and update existing records")
+
+
+class ImportJob(models.Model):
+    """One uploaded file on its way in: its format, the column mapping, the outcome of the dry
+    run, and the checkpoint of the run (`next_line` and the counters change in the same
+    transaction as each batch's rows, so a run that dies resumes where its last batch ended).
+
+    The file itself lies in private storage (huike.customers.imports.storage) under
+    `storage_name` until the job finishes, fails for good or is deleted."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Waiting for the column mapping")
+        READY = "ready", _("Ready to start")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Importing")
+        FINISHED = "finished", _("Finished")
+        FAILED = "failed", _("Stopped by an error")
+
+    class FileType(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+        XML = "xml", "XML"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=16, choices=ImportKind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
+    created_by = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_label = models.CharField(max_length=254, blank=True)
+    file_name = models.CharField(max_length=255)
+    file_type = models.CharField(max_length=8, choices=FileType.choices)
+    file_size = models.BigIntegerField(default=0)
+    storage_name = models.CharField(max_length=255, blank=True)
+    encoding = models.CharField(max_length=16, blank=True)
+    delimiter = models.CharField(max_length=1, blank=True)
+    headers = models.JSONField(default=list, blank=True)
+    mapping = models.JSONField(default=dict, blank=True)  # {column header: target}
+    mode = models.CharField(max_length=8, choices=ImportMode.choices, default=ImportMode.UPSERT)
+    system = models.CharField(max_length=60, default="import")
+    dry_run = models.JSONField(null=True, blank=True)
+    total_estimate = models.PositiveIntegerField(default=0)
+    next_line = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    failure = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    file_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "public_id"], name="import_job_unique_public_id"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at", "-id"], name="import_job_ws_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import {self.public_id}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status == self.Status.FINISHED
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.FINISHED:
+            return 100
+        if not self.total_estimate:
+            return 0
+        return min(99, self.rows_done * 100 // self.total_estimate)
+
+
+class ImportRowError(models.Model):
+    """A row the import refused, by its line as the spreadsheet shows it (the header is line 1)
+    and the column. `shown` is the value masked (huike.core.masking), never the plaintext."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    line = models.PositiveIntegerField()
+    column = models.CharField(max_length=255, blank=True)
+    reason = models.CharField(max_length=500)
+    shown = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "line"], name="import_error_job_line_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.line} {self.column}"
+
+
+class ImportMapping(models.Model):
+    """A column mapping saved by name, to reuse for the next file from the same system."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=16, choices=ImportKind.choices)
+    name = models.CharField(_("name"), max_length=100)
+    mapping = models.JSONField(default=dict)
+    mode = models.CharField(max_length=8, choices=ImportMode.choices, default=ImportMode.UPSERT)
+    system = models.CharField(max_length=60, default="import")
+    created_by = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "kind", "name"], name="import_mapping_unique_name"
+            ),
+            models.UniqueConstraint(
+                fields=["workspace", "public_id"], name="import_mapping_unique_public_id"
+            ),
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ExportJob(models.Model):
+    """A filtered customer list being written to a file for the member who asked for it (only
+    they may download it). `filters` is the CustomerFilters as JSON."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Writing the file")
+        FINISHED = "finished", _("Ready to download")
+        FAILED = "failed", _("Failed")
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    created_by = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_by_label = models.CharField(max_length=254, blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.CSV)
+    include_contacts = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    row_count = models.PositiveIntegerField(default=0)
+    storage_name = models.CharField(max_length=255, blank=True)
+    failure = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "public_id"], name="export_job_unique_public_id"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["workspace", "created_by", "-created_at"], name="export_job_ws_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.public_id}"
+
+    @property
+    def file_name(self) -> str:
+        return f"customers-{self.created_at:%Y%m%d-%H%M%S}.{self.format}"

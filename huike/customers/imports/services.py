@@ -1,0 +1,563 @@
+"""Imports of customers and companies: upload, mapping, dry run, start, and the run itself.
+
+An import job goes uploaded → ready (mapping chosen) → queued → running → finished (or
+failed, from where it can be started again and resumes at its checkpoint). The run reads the
+file in batches of BATCH_SIZE rows; each batch is one transaction that writes its rows, its
+row errors and the job's checkpoint (next line, counters) together. A run that dies between
+batches therefore resumes after the last committed batch, and a run started twice (a worker
+presumed dead that was not) stops at the first batch the other one already wrote.
+"""
+
+import csv
+import datetime as dt
+import io
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from huike.accounts.access import Actor, parse_public_id
+from huike.accounts.models import ApiKey, Membership
+from huike.core.audit import AuditTarget, audit_record
+from huike.core.errors import ConflictError, HuikeError, InvalidInputError, NotFoundError
+from huike.core.tasks import enqueue_on_commit
+from huike.customers.custom_fields import custom_fields_of
+from huike.customers.imports.bulk import rows_insert
+from huike.customers.imports.companies import companies_batch
+from huike.customers.imports.mapping import mapping_clean, mapping_suggest, system_clean
+from huike.customers.imports.pipeline import (
+    ACTIONS,
+    CREATE,
+    ERROR,
+    SKIP,
+    UPDATE,
+    BatchResult,
+    ImportContext,
+    customers_batch,
+    row_errors_build,
+)
+from huike.customers.imports.readers import (
+    FileReadError,
+    file_rows,
+    file_shape,
+    file_type_of,
+)
+from huike.customers.imports.storage import (
+    private_delete,
+    private_name_new,
+    private_open_new,
+    private_path,
+)
+from huike.customers.models import ImportJob, ImportKind, ImportMapping, ImportMode, ImportRowError
+from huike.customers.permissions import CustomerAudit
+
+# The largest file accepted: a million rows of a dozen columns is about 100 MB of CSV.
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+# Rows per transaction of a run: large enough that the per-batch statements (one lookup, a
+# few bulk inserts) cost little per row, small enough that a batch commits in well under a
+# second and a crash repeats little work.
+BATCH_SIZE = 2000
+# The dry run decides this many rows (one batch: seconds at most, in the request) and shows
+# the outcome of the first DRY_RUN_SHOWN of them row by row.
+DRY_RUN_ROWS = BATCH_SIZE
+DRY_RUN_SHOWN = 100
+# A batch that loses a race (another writer took one of its new identities) is decided again
+# from fresh lookups this many times before the run gives up.
+BATCH_ATTEMPTS = 3
+# An uploaded file whose import never finished (left at the mapping step, or failed and not
+# resumed) is deleted after this long; the job stays, saying its file is gone.
+UPLOAD_RETENTION = dt.timedelta(days=7)
+FILE_NAME_MAX_LENGTH = 255
+MAPPING_NAME_MAX_LENGTH = 100
+
+BATCHERS: dict[str, Callable[..., BatchResult]] = {
+    ImportKind.CUSTOMERS: customers_batch,
+    ImportKind.COMPANIES: companies_batch,
+}
+
+
+class ImportCrashSimulated(BaseException):
+    """Raised by the test-only setting HUIKE_IMPORT_CRASH_AFTER_BATCHES inside a batch's
+    transaction, like a worker killed mid-batch: not an Exception, so nothing here handles it
+    and the job stays running at its checkpoint, as after a real crash."""
+
+
+# --- access ---------------------------------------------------------------------------------
+def access_import_job(actor: Actor, public_id: uuid.UUID | str) -> ImportJob:
+    """An import job of the actor's workspace (customers.import)."""
+    actor.require("customers.import")
+    not_found = _("No such import.")
+    try:
+        return ImportJob.objects.get(
+            workspace=actor.workspace, public_id=parse_public_id(public_id, not_found)
+        )
+    except ImportJob.DoesNotExist:
+        raise NotFoundError(not_found) from None
+
+
+def access_import_mapping(actor: Actor, public_id: uuid.UUID | str) -> ImportMapping:
+    actor.require("customers.import")
+    not_found = _("No such saved mapping.")
+    try:
+        return ImportMapping.objects.get(
+            workspace=actor.workspace, public_id=parse_public_id(public_id, not_found)
+        )
+    except ImportMapping.DoesNotExist:
+        raise NotFoundError(not_found) from None
+
+
+def import_jobs(actor: Actor) -> QuerySet[ImportJob]:
+    actor.require("customers.import")
+    return ImportJob.objects.filter(workspace=actor.workspace).select_related("created_by__user")
+
+
+def import_mappings(actor: Actor, kind: str) -> QuerySet[ImportMapping]:
+    actor.require("customers.import")
+    return ImportMapping.objects.filter(workspace=actor.workspace, kind=kind)
+
+
+def import_row_errors(job: ImportJob) -> QuerySet[ImportRowError]:
+    return ImportRowError.objects.filter(workspace_id=job.workspace_id, job=job).order_by(
+        "line", "pk"
+    )
+
+
+ERROR_REPORT_FLUSH_BYTES = 64 * 1024
+
+
+def import_error_report(job: ImportJob) -> Iterator[str]:
+    """The refused rows as CSV text in pieces (UTF-8 with BOM for Excel): line, column, reason
+    and the value masked. Cells are made formula-safe like exports."""
+    from huike.customers.imports.exports import cell_safe
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer.writerow(["line", "column", "reason", "value"])
+    for error in import_row_errors(job).iterator(chunk_size=2000):
+        writer.writerow(
+            [error.line, *(cell_safe(text) for text in (error.column, error.reason, error.shown))]
+        )
+        if buffer.tell() > ERROR_REPORT_FLUSH_BYTES:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+# --- upload ---------------------------------------------------------------------------------
+def _store(chunks: Iterable[bytes]) -> tuple[str, int, bytes]:
+    """Write the upload to a new private file; (name, size, first bytes). InvalidInputError
+    once it passes MAX_UPLOAD_BYTES (the partial file is removed)."""
+    name = private_name_new("imports", "src")
+    size = 0
+    head = b""
+    try:
+        with os.fdopen(private_open_new(name), "wb") as handle:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    raise InvalidInputError(
+                        _("The file is larger than %(max)d MB.")
+                        % {"max": MAX_UPLOAD_BYTES // (1024 * 1024)},
+                        field="file",
+                    )
+                if len(head) < 512:
+                    head += chunk[: 512 - len(head)]
+                handle.write(chunk)
+    except BaseException:
+        private_delete(name)
+        raise
+    return name, size, head
+
+
+def import_job_create(
+    *, actor: Actor, kind: str, file_name: str, chunks: Iterable[bytes]
+) -> ImportJob:
+    """Store an uploaded file privately, find its type, encoding, delimiter and columns, and
+    suggest a mapping. InvalidInputError(field="file") for a file that is too large, empty or
+    unreadable, and for XML with a DTD or entities; nothing is kept then."""
+    actor.require("customers.import")
+    if kind not in ImportKind.values:
+        raise InvalidInputError(
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(ImportKind.values)},
+            field="kind",
+        )
+    name, size, head = _store(chunks)
+    try:
+        if size == 0:
+            raise InvalidInputError(_("The file is empty."), field="file")
+        file_type = file_type_of(file_name, head)
+        shape = file_shape(private_path(name), file_type)
+    except FileReadError as error:
+        private_delete(name)
+        raise InvalidInputError(error.detail, field="file") from None
+    except BaseException:
+        private_delete(name)
+        raise
+    membership = actor.membership
+    return ImportJob.objects.create(
+        workspace=actor.workspace,
+        kind=kind,
+        created_by=membership,
+        api_key=actor.api_key,
+        created_by_label=actor.label,
+        file_name=(file_name or "upload")[-FILE_NAME_MAX_LENGTH:],
+        file_type=file_type,
+        file_size=size,
+        storage_name=name,
+        encoding=shape.encoding,
+        delimiter=shape.delimiter,
+        headers=shape.headers,
+        mapping=mapping_suggest(kind, shape.headers, custom_fields_of(actor.workspace.pk)),
+        total_estimate=shape.total_estimate,
+    )
+
+
+# --- mapping and dry run --------------------------------------------------------------------
+EDITABLE = (ImportJob.Status.UPLOADED, ImportJob.Status.READY, ImportJob.Status.FAILED)
+
+
+def _require_editable(job: ImportJob) -> None:
+    if job.status not in EDITABLE or (job.status == ImportJob.Status.FAILED and job.rows_done):
+        raise ConflictError(_("This import has started; its mapping can no longer change."))
+
+
+def import_mapping_set(
+    *,
+    actor: Actor,
+    job: ImportJob,
+    mapping: Mapping[str, str],
+    mode: str,
+    system: str = "import",
+    save_as: str = "",
+) -> ImportJob:
+    """Choose what each column becomes, the mode and the external system; optionally save the
+    mapping under a name (replacing one of that name). Clears an earlier dry run."""
+    actor.require("customers.import")
+    _require_editable(job)
+    if mode not in ImportMode.values:
+        raise InvalidInputError(
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(ImportMode.values)},
+            field="mode",
+        )
+    clean = mapping_clean(
+        kind=job.kind,
+        headers=job.headers,
+        mapping=mapping,
+        custom_fields=custom_fields_of(actor.workspace.pk),
+    )
+    system = system_clean(system)
+    save_as = (save_as or "").strip()
+    if len(save_as) > MAPPING_NAME_MAX_LENGTH:
+        raise InvalidInputError(
+            _("At most %(max)d characters.") % {"max": MAPPING_NAME_MAX_LENGTH}, field="save_as"
+        )
+    with transaction.atomic():
+        job.mapping = clean
+        job.mode = mode
+        job.system = system
+        job.dry_run = None
+        job.status = ImportJob.Status.READY
+        job.save(update_fields=["mapping", "mode", "system", "dry_run", "status", "updated_at"])
+        if save_as:
+            ImportMapping.objects.update_or_create(
+                workspace=actor.workspace,
+                kind=job.kind,
+                name=save_as,
+                defaults={
+                    "mapping": clean,
+                    "mode": mode,
+                    "system": system,
+                    "created_by": actor.membership,
+                },
+            )
+    return job
+
+
+def import_mapping_apply(*, actor: Actor, job: ImportJob, saved: ImportMapping) -> ImportJob:
+    """Use a saved mapping for the columns of this file that it names."""
+    if saved.kind != job.kind:
+        raise InvalidInputError(_("This mapping is for another kind of import."), field="mapping")
+    mapping = {header: target for header, target in saved.mapping.items() if header in job.headers}
+    return import_mapping_set(
+        actor=actor, job=job, mapping=mapping, mode=saved.mode, system=saved.system
+    )
+
+
+def import_mapping_delete(*, actor: Actor, saved: ImportMapping) -> None:
+    actor.require("customers.import")
+    saved.delete()
+
+
+def _require_file(job: ImportJob) -> None:
+    if not job.storage_name:
+        raise ConflictError(_("The uploaded file of this import has been deleted."))
+
+
+def _rows(job: ImportJob) -> Iterator[tuple[int, list[str]]]:
+    rows = file_rows(
+        private_path(job.storage_name),
+        file_type=job.file_type,
+        encoding=job.encoding,
+        delimiter=job.delimiter,
+        headers=job.headers,
+    )
+    for line, cells in rows:
+        if any(cells):  # an empty row is no record (Excel leaves them at the end)
+            yield line, cells
+
+
+def _totals(result: BatchResult) -> dict[str, int]:
+    return {action: result.count(action) for action in ACTIONS}
+
+
+def import_dry_run(*, actor: Actor, job: ImportJob) -> dict[str, Any]:
+    """Decide the first DRY_RUN_ROWS rows exactly as the run would, writing nothing; stores and
+    returns {"rows": [first DRY_RUN_SHOWN outcomes], "totals": {action: count}, "checked": n,
+    "is_complete": whether that was the whole file}. Values in it are masked."""
+    actor.require("customers.import")
+    if job.status not in (ImportJob.Status.READY,):
+        raise ConflictError(_("Choose the column mapping first."))
+    _require_file(job)
+    context = ImportContext(job=job, actor=actor)
+    rows: list[tuple[int, list[str]]] = []
+    is_complete = True
+    try:
+        for item in _rows(job):
+            if len(rows) >= DRY_RUN_ROWS:
+                is_complete = False
+                break
+            rows.append(item)
+        # Nothing is written; the transaction is a guard that it stays so.
+        with transaction.atomic():
+            result = BATCHERS[job.kind](context, rows, write=False)
+            transaction.set_rollback(True)
+    except FileReadError as error:
+        raise InvalidInputError(error.detail, field="file") from None
+    report = {
+        "rows": [outcome.as_json() for outcome in result.outcomes[:DRY_RUN_SHOWN]],
+        "totals": _totals(result),
+        "checked": len(result.outcomes),
+        "is_complete": is_complete,
+    }
+    job.dry_run = report
+    job.save(update_fields=["dry_run", "updated_at"])
+    return report
+
+
+# --- running --------------------------------------------------------------------------------
+def import_start(*, actor: Actor, job: ImportJob) -> ImportJob:
+    """Queue the run (a failed job resumes at its checkpoint)."""
+    from huike.customers.imports.tasks import run_import
+
+    actor.require("customers.import")
+    if job.status not in (ImportJob.Status.READY, ImportJob.Status.FAILED):
+        raise ConflictError(
+            _("Choose the column mapping first.")
+            if job.status == ImportJob.Status.UPLOADED
+            else _("This import is already running or finished.")
+        )
+    _require_file(job)
+    with transaction.atomic():
+        changed = ImportJob.objects.filter(pk=job.pk, status=job.status).update(
+            status=ImportJob.Status.QUEUED, failure="", updated_at=timezone.now()
+        )
+        if not changed:
+            raise ConflictError(_("This import is already running or finished."))
+        enqueue_on_commit(run_import, job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def _job_actor(job: ImportJob) -> Actor:
+    """Who the run acts as: the key or member that uploaded the file, as they are now."""
+    if job.api_key_id is not None:
+        api_key = ApiKey.objects.select_related(
+            "workspace", "role", "created_by__role", "created_by__user"
+        ).get(pk=job.api_key_id)
+        if not api_key.is_active:
+            raise InvalidInputError(_("The API key that started this import was revoked."))
+        return Actor.for_api_key(api_key)
+    membership = (
+        Membership.objects.select_related("workspace", "role", "user", "team")
+        .filter(pk=job.created_by_id or 0, is_active=True)
+        .first()
+    )
+    if membership is None:
+        raise InvalidInputError(_("The member who started this import is no longer active."))
+    return Actor.for_membership(membership)
+
+
+def _crash_hook(batch_number: int) -> None:
+    limit = getattr(settings, "HUIKE_IMPORT_CRASH_AFTER_BATCHES", None)
+    if limit is not None and batch_number >= limit:
+        raise ImportCrashSimulated(f"simulated crash in batch {batch_number + 1}")
+
+
+def _commit_batch(
+    context: ImportContext, rows: list[tuple[int, list[str]]], *, next_line: int, number: int
+) -> bool:
+    """Write one batch and advance the checkpoint in one transaction. False when another run
+    of the same job got there first (the checkpoint moved), which then stops this one."""
+    job = context.job
+    batcher = BATCHERS[job.kind]
+    for attempt in range(1, BATCH_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+                if locked.next_line != job.next_line or locked.status != ImportJob.Status.RUNNING:
+                    return False
+                result = batcher(context, rows, write=True)
+                rows_insert(ImportRowError, row_errors_build(job, result.outcomes))
+                ImportJob.objects.filter(pk=job.pk).update(
+                    next_line=next_line,
+                    rows_done=F("rows_done") + len(result.outcomes),
+                    created_count=F("created_count") + result.count(CREATE),
+                    updated_count=F("updated_count") + result.count(UPDATE),
+                    skipped_count=F("skipped_count") + result.count(SKIP),
+                    error_count=F("error_count") + result.count(ERROR),
+                    updated_at=timezone.now(),
+                )
+                _crash_hook(number)
+        except IntegrityError:
+            # Caches may hold tags or companies of the rolled-back transaction.
+            context.tags.clear()
+            context.companies.clear()
+            if attempt == BATCH_ATTEMPTS:
+                raise
+            continue
+        except BaseException:
+            context.tags.clear()
+            context.companies.clear()
+            raise
+        job.next_line = next_line
+        return True
+    return False
+
+
+def _finish(context: ImportContext) -> None:
+    job = context.job
+    actor = context.actor
+    with transaction.atomic():
+        locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status != ImportJob.Status.RUNNING or locked.next_line != job.next_line:
+            return
+        now = timezone.now()
+        locked.status = ImportJob.Status.FINISHED
+        locked.finished_at = now
+        name, locked.storage_name = locked.storage_name, ""
+        locked.file_deleted_at = now
+        locked.save(
+            update_fields=[
+                "status",
+                "finished_at",
+                "storage_name",
+                "file_deleted_at",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            workspace_id=job.workspace_id,
+            action=CustomerAudit.IMPORTED,
+            actor_id=actor.user_id,
+            actor_label=actor.label,
+            target=AuditTarget("import", str(job.public_id)),
+            data={
+                "kind": job.kind,
+                "file_type": job.file_type,
+                "mode": job.mode,
+                "rows": locked.rows_done,
+                "created": locked.created_count,
+                "updated": locked.updated_count,
+                "skipped": locked.skipped_count,
+                "errors": locked.error_count,
+            },
+        )
+        # The source holds personal data: gone once the job no longer needs it.
+        transaction.on_commit(lambda: private_delete(name))
+
+
+def _fail(job: ImportJob, reason: str) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.FAILED, failure=reason[:2000], updated_at=timezone.now()
+    )
+
+
+def import_run(job_id: int) -> str:
+    """Run (or resume) an import from its checkpoint to the end of the file; what happened.
+    Safe to run again at any time: a finished job is left alone, a second concurrent run
+    stops at its first batch."""
+    job = ImportJob.objects.select_related("workspace").filter(pk=job_id).first()
+    if job is None or job.status not in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
+        return "nothing to do"
+    claimed = ImportJob.objects.filter(
+        pk=job.pk, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
+    ).update(status=ImportJob.Status.RUNNING, started_at=job.started_at or timezone.now())
+    if not claimed:
+        return "nothing to do"
+    job.status = ImportJob.Status.RUNNING
+    try:
+        actor = _job_actor(job)
+        actor.require("customers.import")
+        context = ImportContext(job=job, actor=actor)
+        pending: list[tuple[int, list[str]]] = []
+        number = 0
+        last_line = job.next_line
+        for line, cells in _rows(job):
+            if line < job.next_line:
+                continue
+            pending.append((line, cells))
+            last_line = line
+            if len(pending) >= BATCH_SIZE:
+                if not _commit_batch(context, pending, next_line=line + 1, number=number):
+                    return "superseded by another run"
+                number += 1
+                pending = []
+        if pending and not _commit_batch(context, pending, next_line=last_line + 1, number=number):
+            return "superseded by another run"
+        _finish(context)
+    except HuikeError as error:  # unreadable file, creator gone, permission lost
+        _fail(job, error.detail)
+        return "failed"
+    except Exception as error:
+        _fail(
+            job,
+            _("The import stopped unexpectedly (%(error)s); start it again to resume.")
+            % {"error": type(error).__name__},
+        )
+        raise
+    return "finished"
+
+
+def import_job_delete(*, actor: Actor, job: ImportJob) -> None:
+    """Delete a job that is not running, with its file and error report."""
+    actor.require("customers.import")
+    if job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
+        raise ConflictError(_("This import is running; wait until it has finished."))
+    name = job.storage_name
+    job.delete()
+    private_delete(name)
+
+
+def import_files_purge_stale() -> int:
+    """Delete the files of imports untouched for UPLOAD_RETENTION that are not queued or
+    running; the number of files deleted."""
+    cutoff = timezone.now() - UPLOAD_RETENTION
+    stale = list(
+        ImportJob.objects.filter(updated_at__lt=cutoff)
+        .exclude(storage_name="")
+        .exclude(status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING])[:1000]
+    )
+    for job in stale:
+        private_delete(job.storage_name)
+    ImportJob.objects.filter(pk__in=[job.pk for job in stale]).update(
+        storage_name="", file_deleted_at=timezone.now()
+    )
+    return len(stale)
