@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huike.accounts.access import Actor
+from huike.core.bulk import ModelBuilder, bulk_insert
 from huike.core.crypto import WorkspaceKeys, encrypted_column, workspace_keys
 from huike.core.errors import InvalidInputError
 from huike.core.masking import mask
@@ -35,7 +36,6 @@ from huike.customers.identities import (
     identities_find,
     workspace_rules,
 )
-from huike.customers.imports.bulk import ModelBuilder, rows_insert
 from huike.customers.imports.mapping import (
     CUSTOM_FIELD_PREFIX,
     GENDER_WORDS,
@@ -612,7 +612,7 @@ class CustomerBatch:
                 item.customer.company = companies[item.company]
         now = timezone.now()
         new = [item.customer for item in pending if item.is_new]
-        rows_insert(Customer, new)
+        bulk_insert(Customer, new)
         changed = [item.customer for item in pending if not item.is_new]
         for customer in changed:
             customer.updated_at = now
@@ -623,12 +623,12 @@ class CustomerBatch:
             for identity in item.identities:
                 identity.customer_id = item.customer.pk
                 identities.append(identity)
-        rows_insert(Identity, identities)
+        bulk_insert(Identity, identities)
         self._write_claims(pending)
         tag_names = {name for item in pending for name in item.tags}
         if tag_names:
             tags = self._tags(tag_names)
-            rows_insert(
+            bulk_insert(
                 CustomerTag,
                 [
                     NEW_CUSTOMER_TAG(
@@ -658,7 +658,7 @@ class CustomerBatch:
             )
             for item in pending
         ]
-        rows_insert(Event, events)
+        bulk_insert(Event, events)
         if events:
             events_publish(context.workspace_id, events)
 

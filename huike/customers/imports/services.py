@@ -25,10 +25,10 @@ from django.utils.translation import gettext as _
 from huike.accounts.access import Actor, parse_public_id
 from huike.accounts.models import ApiKey, Membership
 from huike.core.audit import AuditTarget, audit_record
+from huike.core.bulk import bulk_insert
 from huike.core.errors import ConflictError, HuikeError, InvalidInputError, NotFoundError
 from huike.core.tasks import enqueue_on_commit
 from huike.customers.custom_fields import custom_fields_of
-from huike.customers.imports.bulk import rows_insert
 from huike.customers.imports.companies import companies_batch
 from huike.customers.imports.mapping import mapping_clean, mapping_suggest, system_clean
 from huike.customers.imports.pipeline import (
@@ -415,7 +415,7 @@ def _commit_batch(
                 if locked.next_line != job.next_line or locked.status != ImportJob.Status.RUNNING:
                     return False
                 result = batcher(context, rows, write=True)
-                rows_insert(ImportRowError, row_errors_build(job, result.outcomes))
+                bulk_insert(ImportRowError, row_errors_build(job, result.outcomes))
                 ImportJob.objects.filter(pk=job.pk).update(
                     next_line=next_line,
                     rows_done=F("rows_done") + len(result.outcomes),
