@@ -249,6 +249,7 @@ class WorkspaceKeys:
         # The snapshot's own unwrapped keys: a batch of thousands of values then costs no
         # master-key lookup per value (the process-wide cache still spares the unwrapping).
         self._unwrapped: dict[tuple[str, int], bytes] = {}
+        self._sorted: dict[str, list[DataKey]] = {}
         self.reload()
 
     def reload(self) -> None:
@@ -257,6 +258,7 @@ class WorkspaceKeys:
             for row in DataKey.objects.filter(workspace_id=self.workspace_id)
         }
         self._unwrapped = {}
+        self._sorted = {}
 
     def unwrap(self, row: DataKey) -> bytes:
         """The key of one of this workspace's rows; MasterKeyError if it cannot be opened."""
@@ -267,11 +269,15 @@ class WorkspaceKeys:
         return key
 
     def versions(self, purpose: str) -> list[DataKey]:
-        """This workspace's keys of one purpose, oldest first."""
-        return sorted(
-            (row for (kind, _number), row in self._rows.items() if kind == purpose),
-            key=lambda row: row.version,
-        )
+        """This workspace's keys of one purpose, oldest first (a copy: callers may change it)."""
+        rows = self._sorted.get(purpose)
+        if rows is None:
+            # Asked for once per value written or looked up: sorted once per snapshot.
+            rows = self._sorted[purpose] = sorted(
+                (row for (kind, _number), row in self._rows.items() if kind == purpose),
+                key=lambda row: row.version,
+            )
+        return list(rows)
 
     def newest(self, purpose: str) -> DataKey | None:
         rows = self.versions(purpose)
@@ -308,6 +314,7 @@ class WorkspaceKeys:
             self.reload()
             return None
         self._rows[(purpose, version)] = row
+        self._sorted.pop(purpose, None)
         return row
 
     def _current(self, purpose: str) -> tuple[int, bytes]:

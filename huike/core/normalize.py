@@ -98,6 +98,18 @@ def normalize_phone(value: str, default_region: str = DEFAULT_PHONE_REGION) -> s
     return f"{e164};ext={number.extension}" if number.extension else e164
 
 
+# The fast path for plain ASCII addresses (almost all of them): a dot-atom local part of the
+# commonest characters and a domain of letter-digit-hyphen labels with a letter TLD. Such an
+# address is valid and its normal form is itself lower-cased, which a property test checks
+# against the full path below.
+_PLAIN_EMAIL = re.compile(
+    r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+EMAIL_MAX_LENGTH = 254  # RFC 5321's limit on a path, which validate_email applies too
+EMAIL_LOCAL_MAX_LENGTH = 64
+
+
 def normalize_email(value: str) -> str:
     """The address in one ASCII spelling: local part NFKC and lower-cased, domain in IDNA
     ASCII form (`a@bücher.de` is `a@xn--bcher-kva.de`); InvalidInputError(field="email") if
@@ -109,7 +121,14 @@ def normalize_email(value: str) -> str:
     """
     # NFKC folds the full-width letters and @ a Chinese input method produces into their
     # ASCII forms, which is what the person meant.
-    text = unicodedata.normalize("NFKC", _text(value, "email")).strip()
+    raw = _text(value, "email").strip()
+    if (
+        len(raw) <= EMAIL_MAX_LENGTH
+        and _PLAIN_EMAIL.fullmatch(raw)
+        and raw.index("@") <= EMAIL_LOCAL_MAX_LENGTH
+    ):
+        return raw.lower()
+    text = unicodedata.normalize("NFKC", raw).strip()
     if not text:
         raise InvalidInputError(_("Enter an email address."), field="email")
     invalid = InvalidInputError(_("Enter a valid email address."), field="email")

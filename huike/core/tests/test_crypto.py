@@ -413,7 +413,9 @@ def test_registering_a_column_again_identically_is_harmless() -> None:
     )
 
     assert again == encrypted_column(Contact, "phone_token")
-    assert [column.label for column in encrypted_columns()] == [
+    assert [
+        column.label for column in encrypted_columns() if column.label.startswith("recordapp.")
+    ] == [
         "recordapp.contact.email_token",
         "recordapp.contact.phone_token",
         "recordapp.identityrecord.value_token",

@@ -28,6 +28,17 @@ from tests.recordapp.contacts import (
 from tests.recordapp.models import Contact, IdentityRecord
 
 PHONE_COLUMN = "recordapp.contact.phone_token"
+
+
+def is_test_column(label: str) -> bool:
+    """The test app's columns; the parts' own (customers…) are tested with them."""
+    return label.startswith("recordapp.")
+
+
+def of_test_app(counts: dict[str, int]) -> dict[str, int]:
+    return {label: count for label, count in counts.items() if is_test_column(label)}
+
+
 EMAIL_COLUMN = "recordapp.contact.email_token"
 IDENTITY_COLUMN = "recordapp.identityrecord.value_token"
 
@@ -98,7 +109,11 @@ def test_rotation_moves_every_row_to_a_new_key_and_retires_the_old_one(
     # and the report says so
     [rotation] = report.workspaces
     assert (rotation.encryption_version, rotation.resumed, rotation.reindexed) == (2, False, False)
-    assert rotation.reencrypted == {EMAIL_COLUMN: 5, PHONE_COLUMN: 5, IDENTITY_COLUMN: 0}
+    assert of_test_app(rotation.reencrypted) == {
+        EMAIL_COLUMN: 5,
+        PHONE_COLUMN: 5,
+        IDENTITY_COLUMN: 0,
+    }
     assert (rotation.finished, rotation.retired, rotation.failed) == (True, [(ENCRYPTION, 1)], 0)
 
 
@@ -198,7 +213,11 @@ def test_an_interrupted_rotation_resumes_and_finishes(workspace: Workspace, mast
     assert readable_values(workspace) == before
     [rotation] = report.workspaces
     assert (rotation.resumed, rotation.finished) == (True, True)
-    assert rotation.reencrypted == {EMAIL_COLUMN: 3, PHONE_COLUMN: 5, IDENTITY_COLUMN: 0}
+    assert of_test_app(rotation.reencrypted) == {
+        EMAIL_COLUMN: 3,
+        PHONE_COLUMN: 5,
+        IDENTITY_COLUMN: 0,
+    }
 
 
 def test_a_finished_rotation_run_again_starts_the_next_one(
@@ -348,12 +367,20 @@ def test_status_counts_rows_per_key_version_and_column(
         (ENCRYPTION, 2),
         (INDEX, 1),
     ]
-    assert [(column.label, column.rows_by_version) for column in acme.columns] == [
+    assert [
+        (column.label, column.rows_by_version)
+        for column in acme.columns
+        if is_test_column(column.label)
+    ] == [
         (EMAIL_COLUMN, {1: 1, 2: 2}),
         (PHONE_COLUMN, {1: 3}),
         (IDENTITY_COLUMN, {}),
     ]
-    assert [(column.label, column.rows_by_version) for column in globex.columns] == [
+    assert [
+        (column.label, column.rows_by_version)
+        for column in globex.columns
+        if is_test_column(column.label)
+    ] == [
         (EMAIL_COLUMN, {}),
         (PHONE_COLUMN, {1: 1}),
         (IDENTITY_COLUMN, {}),
@@ -503,7 +530,11 @@ def test_a_stale_writer_after_an_index_rotation_is_found_and_moved_by_the_next_r
     assert [row.pk for row in found] == [late.pk]
     # and status counts it on the old index version
     [status] = keys_status(workspace_ids=[workspace.pk])
-    assert [(column.label, column.index_rows_by_version) for column in status.columns] == [
+    assert [
+        (column.label, column.index_rows_by_version)
+        for column in status.columns
+        if is_test_column(column.label)
+    ] == [
         (EMAIL_COLUMN, {1: 1, 2: 2}),
         (PHONE_COLUMN, {2: 2}),
         (IDENTITY_COLUMN, {}),

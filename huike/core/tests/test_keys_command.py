@@ -36,9 +36,15 @@ def master(settings: Any) -> str:
 
 
 def run(*args: str) -> str:
+    """The command's output without the lines about the parts' own columns (customers…): these
+    tests cover the command with the test app's columns, whatever parts are installed."""
     out = StringIO()
     call_command("keys", *args, stdout=out)
-    return out.getvalue()
+    return "".join(
+        line
+        for line in out.getvalue().splitlines(keepends=True)
+        if not line.lstrip().startswith("customers.")
+    )
 
 
 def test_status_shows_keys_and_rows_per_version(

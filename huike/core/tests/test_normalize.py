@@ -1,4 +1,3 @@
-
 """Identity normalizers: one spelling per phone number and email address."""
 
 import pytest
@@ -207,3 +206,38 @@ def test_fast_mobile_path_agrees_with_phonenumbers(digits, prefix):
     except InvalidInputError:
         result = None
     assert result == expected
+
+
+_LOCAL = st.text(alphabet="abcXYZ019_%+-.", min_size=1, max_size=70)
+_LABEL = st.text(alphabet="abZ09-", min_size=1, max_size=65)
+
+
+@settings(max_examples=3000)
+@given(
+    local=_LOCAL,
+    labels=st.lists(_LABEL, min_size=1, max_size=3),
+    tld=st.text(alphabet="abcXYZ1-", min_size=1, max_size=6),
+)
+def test_fast_email_path_agrees_with_the_full_path(local, labels, tld):
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    from huike.core import normalize
+
+    # given an ASCII address built from the characters the fast path handles (and some it
+    # does not: dots in a row, hyphens at label edges, digits in the TLD, overlong parts)
+    address = f"{local}@{'.'.join(labels)}.{tld}"
+    # the full path's verdict, as Django's validator gives it for the lower-cased address
+    try:
+        validate_email(address.lower())
+        expected = address.lower()
+    except ValidationError:
+        expected = None
+    # when
+    try:
+        result = normalize.normalize_email(address)
+    except InvalidInputError:
+        result = None
+    # then
+    if normalize._PLAIN_EMAIL.fullmatch(address) and len(address) <= 254:
+        assert result == expected
