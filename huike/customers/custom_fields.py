@@ -22,6 +22,9 @@ from huike.customers.values import (
 TEXT_MAX_LENGTH = 1000
 # A unique value is claimed in CustomFieldUniqueValue.value (255 characters).
 UNIQUE_VALUE_MAX_LENGTH = 255
+# Numbers are stored as JSON numbers: beyond 2**53 a browser (and a float) no longer holds them
+# exactly, and an integer of 4,300 digits cannot even be written as JSON (1e5000).
+NUMBER_MAX = Decimal(10) ** 15
 
 
 def _field_name(field: CustomField) -> str:
@@ -49,6 +52,8 @@ def _number(field: CustomField, value: Any, currency: str) -> int | float:
             raise InvalidInputError(_("Enter a number."), field=_field_name(field)) from None
     if not number.is_finite():
         raise InvalidInputError(_("Enter a number."), field=_field_name(field))
+    if abs(number) >= NUMBER_MAX:
+        raise InvalidInputError(_("This number is too large."), field=_field_name(field))
     return int(number) if number == number.to_integral_value() else float(number)
 
 

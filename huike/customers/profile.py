@@ -47,12 +47,17 @@ def is_interaction(kind: str) -> bool:
     return kind not in RECORD_KINDS
 
 
+# Customer.total_spent holds 14 digits with 2 places; one order beyond that is junk, and
+# adding it would make every later save of the customer fail.
+ORDER_AMOUNT_LIMIT = Decimal(10) ** 12
+
+
 def order_amount(properties: dict[str, Any]) -> Decimal:
     try:
         amount = Decimal(str(properties.get("amount", "0")))
     except (InvalidOperation, ValueError):
         return Decimal(0)
-    return amount if amount.is_finite() and amount > 0 else Decimal(0)
+    return amount if amount.is_finite() and 0 < amount < ORDER_AMOUNT_LIMIT else Decimal(0)
 
 
 def rfm_scores(customer: Customer, *, today: dt.date | None = None) -> None:

@@ -30,6 +30,7 @@ from huike.customers.events import event_record
 from huike.customers.identities import (
     IdentityKey,
     customer_personal_set,
+    customer_personal_value,
     identities_find,
     identity_build,
     workspace_rules,
@@ -150,8 +151,11 @@ def _apply(
             raise InvalidInputError(_("Enter a date."), field="birthday")
         if birthday is not None and birthday > timezone.localdate():
             raise InvalidInputError(_("A birthday cannot be in the future."), field="birthday")
-        customer_personal_set(customer, "birthday", birthday.isoformat() if birthday else "", keys)
-        changed.append("birthday")
+        text = birthday.isoformat() if birthday else ""
+        # A form sends the values a customer has already: only a real change is one.
+        if text != customer_personal_value(customer, "birthday", keys):
+            customer_personal_set(customer, "birthday", text, keys)
+            changed.append("birthday")
     for name in ("address", "id_number"):
         if name in data:
             text = (data[name] or "").strip()
@@ -159,8 +163,9 @@ def _apply(
                 raise InvalidInputError(
                     _("At most %(max)d characters.") % {"max": PERSONAL_TEXT_MAX_LENGTH}, field=name
                 )
-            customer_personal_set(customer, name, text, keys)
-            changed.append(name)
+            if text != customer_personal_value(customer, name, keys):
+                customer_personal_set(customer, name, text, keys)
+                changed.append(name)
     if "custom_fields" in data or customer.pk is None:
         cleaned = custom_field_values_clean(
             fields=custom_fields,
@@ -306,6 +311,8 @@ def customer_update(
     with transaction.atomic():
         keys = workspace_keys(actor.workspace.pk)
         locked = customer_lock(customer)
+        if locked.is_merged:  # merged since `customer` was read
+            raise ConflictError(_("This customer was merged into another one."))
         fields_list = custom_fields_of(actor.workspace.pk)
         changed = _apply(
             actor=actor, customer=locked, data=data.given(), keys=keys, custom_fields=fields_list
@@ -339,13 +346,21 @@ def customer_delete(*, actor: Actor, customer: Customer, ip_address: str | None 
     actor.require("customers.delete")
     with transaction.atomic():
         locked = customer_lock(customer)
-        absorbed = list(
-            Customer.objects.filter(workspace=actor.workspace, merged_into=locked).values_list(
-                "public_id", flat=True
+        # Merges chain (C into B, then B into A): every customer that ended up in this one.
+        absorbed_pks: list[int] = []
+        into = [locked.pk]
+        while into:
+            into = list(
+                Customer.objects.filter(
+                    workspace=actor.workspace, merged_into__in=into
+                ).values_list("pk", flat=True)
             )
+            absorbed_pks += into
+        absorbed = list(
+            Customer.objects.filter(pk__in=absorbed_pks).values_list("public_id", flat=True)
         )
         public_id = str(locked.public_id)
-        Customer.objects.filter(workspace=actor.workspace, merged_into=locked).delete()
+        Customer.objects.filter(workspace=actor.workspace, pk__in=absorbed_pks).delete()
         locked.delete()
         outbox_publish(
             workspace_id=actor.workspace.pk,
@@ -374,14 +389,12 @@ def _clean_color(color: str) -> str:
     return text
 
 
-def _clean_name(name: str, *, max_length: int = 100) -> str:
+def _clean_name(name: str, *, max_length: int = 100, field: str = "name") -> str:
     text = (name or "").strip()
     if not text:
-        raise InvalidInputError(_("Enter a name."), field="name")
+        raise InvalidInputError(_("Enter a name."), field=field)
     if len(text) > max_length:
-        raise InvalidInputError(
-            _("At most %(max)d characters.") % {"max": max_length}, field="name"
-        )
+        raise InvalidInputError(_("At most %(max)d characters.") % {"max": max_length}, field=field)
     return text
 
 
@@ -514,9 +527,11 @@ def customers_assign(
         owner=owner, team=team if team is not None else (owner.team if owner else None)
     )
     count = 0
-    for customer in customers:
-        customer_update(actor=actor, customer=customer, data=data)
-        count += 1
+    # All or none: a merged customer among them must not leave the others half assigned.
+    with transaction.atomic():
+        for customer in customers:
+            customer_update(actor=actor, customer=customer, data=data)
+            count += 1
     return count
 
 
@@ -625,7 +640,7 @@ def custom_field_create(
         field_row = CustomField.objects.create(
             workspace=actor.workspace,
             key=key,
-            label=_clean_name(label),
+            label=_clean_name(label, field="label"),
             type=type,
             choices=clean_choices,
             is_required=is_required,
@@ -672,7 +687,7 @@ def custom_field_update(
     actor.require("customers.configure")
     with transaction.atomic():
         if label is not None:
-            field_row.label = _clean_name(label)
+            field_row.label = _clean_name(label, field="label")
         if choices is not None:
             field_row.choices = _clean_choices(field_row.type, choices)
         if is_required is not None:
@@ -707,6 +722,9 @@ def consent_record(
     unsubscribe link, a STOP reply), which the channel records with its evidence."""
     if actor is not None:
         actor.require("customers.manage")
+    if customer.is_merged:
+        # Recorded on the absorbed row, a withdrawal would never reach the survivor.
+        raise ConflictError(_("This customer was merged into another one."))
     if purpose not in ConsentPurpose.values:
         raise InvalidInputError(
             _("Choose one of: %(choices)s.") % {"choices": ", ".join(ConsentPurpose.values)},
@@ -773,7 +791,12 @@ def customer_settings_update(
             row.identity_strength = dict(identity_strength)
         if identity_caps is not None:
             for kind, cap in identity_caps.items():
-                if kind not in IDENTITY_KINDS or not isinstance(cap, int) or not 1 <= cap <= 1000:
+                if (
+                    kind not in IDENTITY_KINDS
+                    or not isinstance(cap, int)
+                    or isinstance(cap, bool)  # JSON true is no cap of 1
+                    or not 1 <= cap <= 1000
+                ):
                     raise InvalidInputError(
                         _("Caps are 1 to 1000 per known kind."), field="identity_caps"
                     )
@@ -783,13 +806,16 @@ def customer_settings_update(
             for kind, values in junk_values.items():
                 if kind not in IDENTITY_KINDS:
                     raise InvalidInputError(_("Unknown identity kind."), field="junk_values")
-                clean[kind] = sorted(
-                    {
-                        normalize_identity(kind, value, row.default_region)
-                        for value in values
-                        if value.strip()
-                    }
-                )
+                try:
+                    clean[kind] = sorted(
+                        {
+                            normalize_identity(kind, value, row.default_region)
+                            for value in values
+                            if value.strip()
+                        }
+                    )
+                except InvalidInputError as error:
+                    raise InvalidInputError(error.detail, field="junk_values") from None
             row.junk_values = clean
         if survivorship is not None:
             for name, strategy in survivorship.items():
@@ -825,6 +851,8 @@ def customer_identity_add(
         with transaction.atomic():
             keys = workspace_keys(actor.workspace.pk)
             locked = customer_lock(customer)
+            if locked.is_merged:  # merged since `customer` was read
+                raise ConflictError(_("This customer was merged into another one."))
             held = identities_find(keys=keys, identity_keys=[key]).get(key.slot)
             if held is not None and held.customer_id == locked.pk:
                 raise ConflictError(
@@ -927,7 +955,9 @@ def customer_upsert(
                     actor=actor, data=data, identity_keys=identity_keys, tags=tags, source=source
                 )
             return Upserted(customer=customer, is_new=True)
-        except IntegrityError:
+        except (IntegrityError, ConflictError):
+            # The other writer's identity committed after the lookup above: the insert fails
+            # (IntegrityError), or customer_create finds it (ConflictError). Look again.
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover

@@ -14,6 +14,9 @@ from huike.core.errors import InvalidInputError
 _ISO_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
 _CHINESE_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?")
 _COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
+# What may follow a date: a time of day with whatever trails it (seconds, "PM", "+0800",
+# "UTC"), all ignored; nothing else ("2024-03-05 - 2024-04-01" is a range, not the 5th).
+_TIME_AFTER_DATE = re.compile(r"(?:[ t]\s*\d{1,2}:\d{2}.*)?")
 # 05/03/2024 and 5.3.2024: day first, as in most of the world, unless the second number
 # cannot be a month (03/25/2024 is the US order).
 _WESTERN_DATE = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
@@ -75,10 +78,10 @@ def parse_date(value: object, *, field: str = "date") -> dt.date:
         raise InvalidInputError(_("Enter a date."), field=field)
     # A time after the date (2024-03-05 09:30, 2024-03-05T09:30) is ignored.
     match = _ISO_DATE.match(text)
-    if match and (match.end() == len(text) or text[match.end()] in " t"):
+    if match and _TIME_AFTER_DATE.fullmatch(text, match.end()):
         return _date(int(match[1]), int(match[2]), int(match[3]), field)
     match = _CHINESE_DATE.match(text)
-    if match:
+    if match and _TIME_AFTER_DATE.fullmatch(text, match.end()):
         return _date(int(match[1]), int(match[2]), int(match[3]), field)
     match = _COMPACT_DATE.fullmatch(text)
     if match:
@@ -110,8 +113,14 @@ def parse_datetime_value(
         try:
             parsed = parse_datetime(text.replace("/", "-"))
         except ValueError:
-            parsed = None
+            # Well formed but impossible (25:00, February 30th): not midnight of that day.
+            raise InvalidInputError(_("This date or time does not exist."), field=field) from None
         if parsed is None:
+            if ":" in text:
+                # A time this cannot read must not be dropped for midnight.
+                raise InvalidInputError(
+                    _("Not a date and time. Write it like 2024-03-05 09:30."), field=field
+                )
             day = parse_date(text, field=field)
             parsed = dt.datetime(day.year, day.month, day.day, tzinfo=tz or dt.UTC)
     assert parsed is not None
