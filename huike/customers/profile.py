@@ -4,14 +4,16 @@ an unmerge. Nobody types these fields in."""
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from huike.core.errors import InvalidInputError
 from huike.customers.models import Customer, Event
+from huike.customers.values import parse_money
 
 ORDER_PAID = "order.paid"
 # Events that are bookkeeping about the record rather than something the customer did.
@@ -53,11 +55,13 @@ ORDER_AMOUNT_LIMIT = Decimal(10) ** 12
 
 
 def order_amount(properties: dict[str, Any]) -> Decimal:
+    """The amount of an order.paid event as shops send it ("1,234.50", "¥88", 99.5); what
+    does not read as a positive amount below the limit counts as nothing."""
     try:
-        amount = Decimal(str(properties.get("amount", "0")))
-    except (InvalidOperation, ValueError):
+        amount, _currency = parse_money(properties.get("amount", "0"), default_currency="CNY")
+    except InvalidInputError:
         return Decimal(0)
-    return amount if amount.is_finite() and 0 < amount < ORDER_AMOUNT_LIMIT else Decimal(0)
+    return amount if 0 < amount < ORDER_AMOUNT_LIMIT else Decimal(0)
 
 
 def rfm_scores(customer: Customer, *, today: dt.date | None = None) -> None:

@@ -309,6 +309,7 @@ def consent_allows(customer: Customer, purpose: str, channel: str) -> bool:
     """May we use the customer's data for `purpose` on `channel`? Only with a grant (for the
     channel or for any channel) that no later withdrawal (for the channel or any) overrides.
     No record means no: consent is opt-in (PIPL art. 13, GDPR art. 6)."""
+    channel = (channel or "").strip().lower() or ConsentRecord.ANY_CHANNEL
     records = ConsentRecord.objects.filter(
         workspace_id=customer.workspace_id,
         customer=customer,

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -398,12 +398,26 @@ def _clean_name(name: str, *, max_length: int = 100, field: str = "name") -> str
     return text
 
 
+def _create_unique[M: models.Model](model: type[M], conflict: ConflictError, **values: Any) -> M:
+    """Insert a row whose unique constraint may already hold the value: the check before the
+    insert gives the clear message, and the constraint the same message when another request
+    inserted the value between the check and the insert."""
+    try:
+        with transaction.atomic():
+            return model._default_manager.create(**values)
+    except IntegrityError:
+        raise conflict from None
+
+
 def tag_group_create(*, actor: Actor, name: str, color: str = "#64748b") -> TagGroup:
     actor.require("customers.configure")
     name = _clean_name(name)
+    conflict = ConflictError(_("A tag group with this name exists."), field="name")
     if TagGroup.objects.filter(workspace=actor.workspace, name=name).exists():
-        raise ConflictError(_("A tag group with this name exists."), field="name")
-    return TagGroup.objects.create(workspace=actor.workspace, name=name, color=_clean_color(color))
+        raise conflict
+    return _create_unique(
+        TagGroup, conflict, workspace=actor.workspace, name=name, color=_clean_color(color)
+    )
 
 
 def tag_create(
@@ -413,10 +427,11 @@ def tag_create(
     name = _clean_name(name)
     if group is not None and group.workspace_id != actor.workspace.pk:
         raise InvalidInputError(_("Not found in this workspace."), field="group")
+    conflict = ConflictError(_("A tag with this name exists."), field="name")
     if Tag.objects.filter(workspace=actor.workspace, name=name).exists():
-        raise ConflictError(_("A tag with this name exists."), field="name")
-    return Tag.objects.create(
-        workspace=actor.workspace, name=name, color=_clean_color(color), group=group
+        raise conflict
+    return _create_unique(
+        Tag, conflict, workspace=actor.workspace, name=name, color=_clean_color(color), group=group
     )
 
 
@@ -470,7 +485,8 @@ def customer_tags_add(
             for tag in tags
             if (customer.pk, tag.pk) not in have
         ]
-        CustomerTag.objects.bulk_create(links)
+        # ignore_conflicts: a concurrent request tagging the same customer is not an error.
+        CustomerTag.objects.bulk_create(links, ignore_conflicts=True)
         by_customer: dict[int, list[str]] = {}
         for link in links:
             by_customer.setdefault(link.customer_id, []).append(link.tag.name)
@@ -554,7 +570,9 @@ def _company_apply(actor: Actor, company: Company, data: Mapping[str, Any]) -> N
                 field="size",
             )
         if name == "domain":
-            value = value.lower().removeprefix("https://").removeprefix("http://").strip("/")
+            # The host alone: "https://www.acme.example/about" is the domain acme.example's.
+            value = value.lower().removeprefix("https://").removeprefix("http://")
+            value = value.split("/", 1)[0].split("?", 1)[0].removeprefix("www.")
         max_length = COMPANY_MAX_LENGTHS[name]
         if len(value) > max_length:
             raise InvalidInputError(
@@ -637,7 +655,9 @@ def custom_field_create(
         raise ConflictError(_("A field with this key exists."), field="key")
     with transaction.atomic():
         position = CustomField.objects.filter(workspace=actor.workspace).count()
-        field_row = CustomField.objects.create(
+        field_row = _create_unique(
+            CustomField,
+            ConflictError(_("A field with this key exists."), field="key"),
             workspace=actor.workspace,
             key=key,
             label=_clean_name(label, field="label"),
@@ -732,7 +752,7 @@ def consent_record(
         )
     if status not in ConsentRecord.Status.values:
         raise InvalidInputError(_("Choose granted or withdrawn."), field="status")
-    channel = (channel or ConsentRecord.ANY_CHANNEL).strip()
+    channel = consent_channel(channel)
     if len(channel) > 40:
         raise InvalidInputError(_("At most 40 characters."), field="channel")
     with transaction.atomic():
@@ -755,6 +775,11 @@ def consent_record(
             source=record.source,
         )
     return record
+
+
+def consent_channel(channel: str | None) -> str:
+    """One spelling per channel ("SMS " and "sms" are one channel); empty means any channel."""
+    return (channel or "").strip().lower() or ConsentRecord.ANY_CHANNEL
 
 
 # --- settings --------------------------------------------------------------------------------

@@ -46,7 +46,9 @@ _NAMED_DAY_FIRST = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?\s+([a-z]+)\.?,?\s+(\d{
 # An Excel serial date (days since 1899-12-30) within 1900 to 2099, as a cell that lost its
 # date format shows it.
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
-_EXCEL_SERIAL = re.compile(r"\d{4,5}(\.0+)?")
+# Five digits only: 10000 is 1927-05-18, and a bare four-digit number is far more often a
+# year someone typed ("1990") than a date in the 1900s whose cell lost its format.
+_EXCEL_SERIAL = re.compile(r"\d{5}(\.0+)?")
 _EXCEL_SERIAL_RANGE = range(1, 73051)
 
 _CURRENCY_SYMBOLS = {"¥": "CNY", "￥": "CNY", "元": "CNY", "$": "USD", "€": "EUR", "£": "GBP"}

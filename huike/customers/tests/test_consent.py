@@ -220,3 +220,13 @@ def test_consent_recorded_through_an_api_key_names_no_member(owner_actor, custom
     saved = record(key_actor, customer, GRANTED, channel="email", source="shop checkout")
     assert saved.recorded_by_id is None
     assert consent_allows(customer, "marketing", "email") is True
+
+
+def test_channels_are_one_spelling_whatever_the_case_and_spaces(owner_actor, customer):
+    consent_record(
+        actor=owner_actor, customer=customer, purpose="marketing", status="granted", channel=" SMS "
+    )
+    assert ConsentRecord.objects.get(customer=customer).channel == "sms"
+    assert consent_allows(customer, "marketing", "sms")
+    assert consent_allows(customer, "marketing", "SMS")
+    assert not consent_allows(customer, "marketing", "email")

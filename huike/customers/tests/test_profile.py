@@ -61,7 +61,9 @@ def event(customer: Customer, kind: str, minutes: int = 0, **properties: object)
         ({"amount": "Infinity"}, Decimal(0)),
         ({"amount": "-20"}, Decimal(0)),
         ({"amount": True}, Decimal(0)),
-        ({"amount": {"amount": "1"}}, Decimal(0)),
+        ({"amount": {"amount": "1", "currency": "CNY"}}, Decimal(1)),
+        ({"amount": "1,234.50"}, Decimal("1234.50")),
+        ({"amount": "¥88"}, Decimal(88)),
         ({"amount": "1e20"}, Decimal(0)),  # more than the total's 14 digits hold
     ],
 )

@@ -641,6 +641,7 @@ def test_assign_with_a_merged_customer_among_them_changes_none(owner_actor, memb
         ("acme.example", "acme.example"),
         (" HTTPS://Acme.Example/ ", "acme.example"),
         ("http://shop.acme.example", "shop.acme.example"),
+        ("https://www.acme.example/about/?from=ad", "acme.example"),
         ("", ""),
     ],
 )
