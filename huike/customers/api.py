@@ -289,7 +289,8 @@ def _custom_field_filters(actor: Actor, terms: Sequence[str]) -> dict[str, Any]:
     return result
 
 
-def _filters(actor: Actor, query: CustomerQuery) -> CustomerFilters:
+def customer_query_filters(actor: Actor, query: CustomerQuery) -> CustomerFilters:
+    """The selector's filters of the list's query parameters (also what exports take)."""
     return CustomerFilters(
         q=query.q,
         phone=query.phone,
@@ -321,9 +322,9 @@ def customer_list(
     actor = request_actor(request)
     if query.sort == "-total_spent":
         actor.require("amounts.view")
-    customers = selectors.customer_search(actor, _filters(actor, query)).select_related(
-        *CUSTOMER_RELATED
-    )
+    customers = selectors.customer_search(
+        actor, customer_query_filters(actor, query)
+    ).select_related(*CUSTOMER_RELATED)
     result = paginate(
         customers, cursor=page.cursor, limit=page.limit, ordering=CUSTOMER_ORDERINGS[query.sort]
     )

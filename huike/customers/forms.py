@@ -173,6 +173,9 @@ class CustomerFilterForm(forms.Form):
     created_from = forms.DateField(label=_("Created from"), required=False, widget=_date_input())
     created_to = forms.DateField(label=_("Created until"), required=False, widget=_date_input())
     company = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # Exact matches a link or an integration may ask for (the search box covers people).
+    phone = forms.CharField(required=False, max_length=50, widget=forms.HiddenInput)
+    email = forms.CharField(required=False, max_length=254, widget=forms.HiddenInput)
     sort = forms.ChoiceField(label=_("Sort by"), required=False)
 
     def __init__(
@@ -256,6 +259,8 @@ class CustomerFilterForm(forms.Form):
         team = data.get("team")
         return CustomerFilters(
             q=data.get("q") or "",
+            phone=data.get("phone") or "",
+            email=data.get("email") or "",
             tags=[tag.public_id] if tag else [],
             owner=None if owner in ("", UNASSIGNED) else _uuid_or_none(owner),
             unassigned=owner == UNASSIGNED,

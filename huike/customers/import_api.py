@@ -17,6 +17,8 @@ from pydantic import Field
 
 from huike.accounts.api_gateway import request_actor
 from huike.core.pagination import Page, PageOut, PageQuery, paginate
+from huike.customers.api import customer_query_filters
+from huike.customers.api_schemas import CustomerQuery
 from huike.customers.imports import exports, services
 from huike.customers.models import ExportJob, ImportJob, ImportMapping
 
@@ -117,20 +119,11 @@ class DryRunOut(Schema):
     is_complete: bool = Field(description="False when only the first rows were checked.")
 
 
-class ExportFiltersIn(Schema):
-    q: str = ""
-    phone: str = ""
-    email: str = ""
-    tag: list[uuid.UUID] = Field(default_factory=list)
-    owner: uuid.UUID | None = None
-    team: uuid.UUID | None = None
-    lifecycle_stage: str = ""
-    created_from: str = ""
-    created_to: str = ""
-
-
 class ExportIn(Schema):
-    filters: ExportFiltersIn = Field(default_factory=ExportFiltersIn)
+    filters: CustomerQuery = Field(
+        default_factory=CustomerQuery,
+        description="The filters of GET /customers (its query parameters, as an object).",
+    )
     format: Literal["csv", "xlsx"] = "csv"
     include_contacts: bool = False
 
@@ -269,20 +262,7 @@ def export_create(request: HttpRequest, payload: ExportIn) -> Status[ExportJob]:
     in the background (data.export). Phones and emails are masked unless you may reveal
     personal data and ask for `include_contacts`. Audited."""
     actor = request_actor(request)
-    filters = payload.filters
-    customer_filters = exports.filters_from_params(
-        {
-            "q": filters.q,
-            "phone": filters.phone,
-            "email": filters.email,
-            "owner": str(filters.owner) if filters.owner else "",
-            "team": str(filters.team) if filters.team else "",
-            "lifecycle_stage": filters.lifecycle_stage,
-            "created_from": filters.created_from,
-            "created_to": filters.created_to,
-        },
-        tags=[str(tag) for tag in filters.tag],
-    )
+    customer_filters = customer_query_filters(actor, payload.filters)
     job = exports.export_create(
         actor=actor,
         filters=customer_filters,

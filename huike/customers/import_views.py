@@ -30,6 +30,7 @@ from huike.core.errors import (
     PermissionDeniedError,
 )
 from huike.customers.custom_fields import custom_fields_of
+from huike.customers.forms import CustomerFilterForm
 from huike.customers.imports import exports, services
 from huike.customers.imports.forms import MappingForm, SavedMappingForm, UploadForm
 from huike.customers.models import ImportJob
@@ -38,18 +39,6 @@ TEMPLATES = "customers/imports/"
 # Pages of jobs still moving poll their progress this often (htmx).
 POLL_SECONDS = 2
 JOBS_SHOWN = 50
-EXPORT_PARAMS = (
-    "q",
-    "phone",
-    "email",
-    "owner",
-    "team",
-    "lifecycle_stage",
-    "created_from",
-    "created_to",
-    "format",
-    "include_contacts",
-)
 
 
 def import_page[**P, R: HttpResponseBase](
@@ -251,16 +240,25 @@ def import_delete(request: HttpRequest, actor: Actor, public_id: uuid.UUID) -> H
 @require_POST
 def export_create(request: HttpRequest, actor: Actor) -> HttpResponse:
     """Export the list as filtered (the customer list's parameters, GET or POST)."""
-    # A form on the list posts the CSRF token; its filters may be in the query string.
-    params = {name: request.POST.get(name) or request.GET.get(name, "") for name in EXPORT_PARAMS}
-    tags = request.POST.getlist("tag") or request.GET.getlist("tag")
+    # The list's own filter form reads the filters, so the export is exactly the list: the
+    # list's form posts them (with the CSRF token); a link may carry them in the query string.
+    data = request.GET.copy()
+    for name in request.POST:
+        data.setlist(name, request.POST.getlist(name))
+    form = CustomerFilterForm(data, actor=actor, custom_fields=custom_fields_of(actor.workspace.pk))
     try:
-        filters = exports.filters_from_params(params, tags=tags)
+        if not form.is_valid():
+            # Never a wider export than asked: a filter that does not read is an error.
+            name, errors = next(iter(form.errors.items()))
+            raise InvalidInputError(
+                f"{form.fields[name].label if name in form.fields else name}: {errors[0]}",
+                field=name,
+            )
         job = exports.export_create(
             actor=actor,
-            filters=filters,
-            format=params["format"] or "csv",
-            include_contacts=params["include_contacts"] in ("1", "on", "true"),
+            filters=form.to_filters(),
+            format=data.get("format") or "csv",
+            include_contacts=data.get("include_contacts") in ("1", "on", "true"),
         )
     except InvalidInputError as error:
         messages.error(request, error.detail)

@@ -36,7 +36,7 @@ from huike.customers.imports.storage import (
     private_open_new,
     private_path,
 )
-from huike.customers.models import Customer, ExportJob, LifecycleStage
+from huike.customers.models import Customer, ExportJob
 from huike.customers.selectors import (
     CustomerFilters,
     customer_contacts,
@@ -90,38 +90,6 @@ def _date(value: str, field: str) -> dt.date:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInputError(_("Write a date as 2024-03-05."), field=field) from None
-
-
-def filters_from_params(
-    params: Mapping[str, Any], tags: list[str] | None = None
-) -> CustomerFilters:
-    """CustomerFilters from the customer list's parameters (q, phone, email, tag — repeatable,
-    passed in `tags` —, owner, team, lifecycle_stage, created_from, created_to)."""
-
-    def text(name: str) -> str:
-        value = params.get(name)
-        return str(value).strip() if value not in (None, "") else ""
-
-    stage = text("lifecycle_stage")
-    if stage and stage not in LifecycleStage.values:
-        raise InvalidInputError(
-            _("Choose one of: %(choices)s.") % {"choices": ", ".join(LifecycleStage.values)},
-            field="lifecycle_stage",
-        )
-    tag_values = tags if tags is not None else params.get("tag") or []
-    if isinstance(tag_values, str):
-        tag_values = [tag_values]
-    return CustomerFilters(
-        q=text("q"),
-        phone=text("phone"),
-        email=text("email"),
-        tags=[_uuid(str(value), "tag") for value in tag_values if str(value).strip()],
-        owner=_uuid(text("owner"), "owner") if text("owner") else None,
-        team=_uuid(text("team"), "team") if text("team") else None,
-        lifecycle_stage=stage,
-        created_from=_date(text("created_from"), "created_from") if text("created_from") else None,
-        created_to=_date(text("created_to"), "created_to") if text("created_to") else None,
-    )
 
 
 def filters_to_json(filters: CustomerFilters) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from huike.accounts.roles import builtin_role_permissions
 from huike.core.audit import AuditAction
 from huike.core.models import AuditEntry
 from huike.customers.identities import identity_key
-from huike.customers.imports.exports import cell_safe, export_create, filters_from_params
+from huike.customers.imports.exports import cell_safe, export_create
 from huike.customers.models import Customer, ExportJob
 from huike.customers.selectors import CustomerFilters
 from huike.customers.services import CustomerData, customer_create, customer_tags_add, tag_create
@@ -292,11 +292,6 @@ def test_a_filter_that_cannot_apply_is_refused_before_anything_runs(
     assert ExportJob.objects.count() == 0
 
 
-def test_filters_are_read_from_list_parameters() -> None:
-    filters = filters_from_params({"q": " Li ", "owner": "", "created_from": "2024-03-01"}, tags=[])
-    assert (filters.q, filters.owner, str(filters.created_from)) == ("Li", None, "2024-03-01")
-
-
 def test_export_files_expire_after_their_retention(
     owner_actor: Actor, owner_client: Client, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -318,3 +313,37 @@ def test_export_files_expire_after_their_retention(
     assert response.status_code == 404
     assert not path.exists()
     assert ExportJob.objects.get(pk=job.pk).storage_name == ""
+
+
+def test_the_page_export_is_exactly_the_list(
+    owner_actor: Actor, owner_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    from huike.customers.services import company_create, custom_field_create
+
+    # given customers told apart by company, owner and a custom field the list filters by
+    company = company_create(actor=owner_actor, data={"name": "Acme Trading"})
+    custom_field_create(
+        actor=owner_actor, key="level", label="Level", type="choice", choices=["gold", "basic"]
+    )
+    _customer(owner_actor, "At the company", "13912345601", company=company)
+    _customer(owner_actor, "Gold", "13912345602", custom_fields={"level": "gold"})
+    _customer(owner_actor, "Nobody's", "13912345603", owner=None)
+    cases = [
+        ({"company": str(company.public_id)}, ["At the company"]),
+        ({"cf_level": "gold"}, ["Gold"]),
+        ({"owner": "none"}, ["Nobody's"]),
+    ]
+    for params, names in cases:
+        # when the list's filters are posted to the export
+        with django_capture_on_commit_callbacks(execute=True):
+            response = owner_client.post(reverse("customers:export_create"), params)
+        # then the export holds what the list shows
+        assert response.status_code == 302, params
+        job = ExportJob.objects.latest("pk")
+        assert [row[1] for row in _download_csv(owner_client, job)[1:]] == names, params
+        listed = owner_client.get(reverse("customers:customer_list"), params).content.decode()
+        assert all(name.replace("'", "&#x27;") in listed for name in names)
+    # and a filter that does not read is refused, never widened to everything
+    refused = owner_client.post(reverse("customers:export_create"), {"cf_level": "platinum"})
+    assert refused.status_code == 400
+    assert ExportJob.objects.count() == len(cases)
