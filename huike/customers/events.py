@@ -100,6 +100,16 @@ def event_record(
     in the caller's transaction (or its own)."""
     kind = event_kind_clean(kind)
     with transaction.atomic():
+        # The derived profile is added to: read it under the row lock, not from an object
+        # the caller may have loaded before another writer changed it.
+        current = (
+            Customer.objects.select_for_update()
+            .filter(pk=customer.pk)
+            .values(*DERIVED_FIELDS, "last_seen_at")
+            .get()
+        )
+        for name, value in current.items():
+            setattr(customer, name, value)
         event = Event.objects.create(
             workspace_id=customer.workspace_id,
             customer=customer,

@@ -118,9 +118,16 @@ def index_candidates(keys: WorkspaceKeys, key: IdentityKey) -> list[bytes]:
 
 
 def identities_find(
-    *, keys: WorkspaceKeys, identity_keys: Iterable[IdentityKey]
+    *, keys: WorkspaceKeys, identity_keys: Iterable[IdentityKey], lock_customers: bool = False
 ) -> dict[tuple[str, str], Identity]:
-    """The stored identities of the given keys, by (kind, value) slot, in one query."""
+    """The stored identities of the given keys, by (kind, value) slot, with their customers:
+    one object per customer, however many of its identities are named.
+
+    `lock_customers` loads the customers with their rows locked (in id order, so writers
+    never deadlock) for the rest of the transaction: for a writer that changes them from what
+    it reads (counters of the derived profile, fields of an import), so that a concurrent
+    writer neither reads a value about to change nor has its change overwritten.
+    """
     by_index: dict[tuple[str, bytes], tuple[str, str]] = {}
     for key in identity_keys:
         for index in index_candidates(keys, key):
@@ -131,11 +138,23 @@ def identities_find(
     rows = Identity.objects.filter(
         workspace_id=keys.workspace_id,
         value_index__in=list({index for _kind, index in by_index}),
-    ).select_related("customer")
+    )
+    if not lock_customers:
+        rows = rows.select_related("customer")
     for identity in rows:
         slot = by_index.get((identity.kind, bytes(identity.value_index)))
         if slot is not None:
             found[slot] = identity
+    customers: dict[int, Customer] = {}
+    if lock_customers and found:
+        customers = {
+            customer.pk: customer
+            for customer in Customer.objects.select_for_update()
+            .filter(pk__in={identity.customer_id for identity in found.values()})
+            .order_by("pk")
+        }
+    for identity in found.values():
+        identity.customer = customers.setdefault(identity.customer_id, identity.customer)
     return found
 
 

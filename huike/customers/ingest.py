@@ -182,13 +182,12 @@ class _Batch:
 
     def load(self, items: Sequence[EventItem]) -> None:
         slots = {key.slot: key for item in items for key in item.identity_keys}
-        self.found = identities_find(keys=self.keys, identity_keys=slots.values())
-        # One object per customer, however many of its identities the batch names, so its
-        # derived profile is updated once and in one place.
-        canonical: dict[int, Customer] = {}
-        for identity in self.found.values():
-            identity.customer = canonical.setdefault(identity.customer_id, identity.customer)
-        customer_ids = set(canonical)
+        # Locked: the batch adds to their derived profile (order counts, totals), which a
+        # concurrent batch must not read before this one commits.
+        self.found = identities_find(
+            keys=self.keys, identity_keys=slots.values(), lock_customers=True
+        )
+        customer_ids = {identity.customer_id for identity in self.found.values()}
         self.identity_counts = {
             (customer_id, kind): total
             for customer_id, kind, total in Identity.objects.filter(customer_id__in=customer_ids)

@@ -326,11 +326,12 @@ class CustomerBatch:
     def __init__(self, context: ImportContext, rows: Sequence[CustomerRow]) -> None:
         self.context = context
         slots = {key.slot: key for row in rows for key in row.keys}
-        self.found = identities_find(keys=context.keys, identity_keys=slots.values())
-        # One object per customer however many identities of the batch name it.
-        canonical: dict[int, Customer] = {}
-        for identity in self.found.values():
-            identity.customer = canonical.setdefault(identity.customer_id, identity.customer)
+        # Locked until the batch commits: the batch writes these customers from what it read,
+        # so a manual edit meanwhile waits instead of being overwritten.
+        self.found = identities_find(
+            keys=context.keys, identity_keys=slots.values(), lock_customers=True
+        )
+        canonical = {identity.customer_id: identity.customer for identity in self.found.values()}
         self.visible = (
             set(
                 visible_customers(context.actor)

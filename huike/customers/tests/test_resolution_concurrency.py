@@ -82,3 +82,35 @@ def test_two_merges_of_the_same_customer_at_once_leave_one_merge(owner_actor: Ac
     assert len(errors) == 1
     assert isinstance(errors[0], ConflictError)
     assert CustomerMerge.objects.filter(absorbed=absorbed).count() == 1
+
+
+def test_concurrent_orders_of_one_customer_all_count(owner_actor: Actor):
+    from huike.customers.tests.conftest import keys_of
+
+    customer = customer_create(
+        actor=owner_actor,
+        data=CustomerData(name="Buyer"),
+        identity_keys=keys_of(phone="13812345555"),
+    )
+
+    def pay(tag: str) -> Any:
+        def run() -> None:
+            events_ingest(
+                actor=owner_actor,
+                items=[
+                    {
+                        "id": f"{tag}-{n}",
+                        "kind": "order.paid",
+                        "identities": {"phone": "13812345555"},
+                        "properties": {"amount": "10"},
+                    }
+                    for n in range(3)
+                ],
+            )
+
+        return run
+
+    errors = _run_together(pay("a"), pay("b"), pay("c"))
+    assert errors == []
+    customer.refresh_from_db()
+    assert (customer.order_count, str(customer.total_spent)) == (9, "90.00")
