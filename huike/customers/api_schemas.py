@@ -331,10 +331,16 @@ class MergeCandidateOut(Schema):
     id: uuid.UUID
     first: CustomerRef
     second: CustomerRef
-    reason: str
+    reason: str = Field(description="Why the pair is suggested, in the reader's language.")
+    matched_kinds: list[str] = Field(description="Identity kinds that named the second one.")
+    source: str = Field(description="What saw the identities together (channel, form, api…).")
     status: str
     created_at: dt.datetime
     decided_at: dt.datetime | None
+
+    @staticmethod
+    def resolve_matched_kinds(obj: MergeCandidate) -> list[str]:
+        return [kind for kind in obj.matched_kinds.split(", ") if kind]
 
     @staticmethod
     def resolve_id(obj: MergeCandidate) -> uuid.UUID:

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from huike.core.errors import InvalidInputError
 from huike.core.outbox import outbox_publish
@@ -26,20 +26,20 @@ from huike.customers.profile import DERIVED_FIELDS, profile_apply
 # What people read on the timeline; the dotted kind stays the stable, filterable name. Later
 # parts (channels, sales, loyalty…) add theirs with `register_event_kind_labels` in ready().
 EVENT_KIND_LABELS: dict[str, Promise | str] = {
-    "customer.created": _lazy("Customer created"),
-    "customer.updated": _lazy("Customer changed"),
-    "customer.imported": _lazy("Imported"),
-    "tag.added": _lazy("Tagged"),
-    "tag.removed": _lazy("Tag removed"),
-    "consent.granted": _lazy("Consent granted"),
-    "consent.withdrawn": _lazy("Consent withdrawn"),
-    "page.viewed": _lazy("Viewed a page"),
-    "form.submitted": _lazy("Submitted a form"),
-    "message.received": _lazy("Sent us a message"),
-    "message.sent": _lazy("We sent a message"),
-    "email.opened": _lazy("Opened an email"),
-    "email.clicked": _lazy("Clicked in an email"),
-    "order.paid": _lazy("Paid an order"),
+    "customer.created": gettext_lazy("Customer created"),
+    "customer.updated": gettext_lazy("Customer changed"),
+    "customer.imported": gettext_lazy("Imported"),
+    "tag.added": gettext_lazy("Tagged"),
+    "tag.removed": gettext_lazy("Tag removed"),
+    "consent.granted": gettext_lazy("Consent granted"),
+    "consent.withdrawn": gettext_lazy("Consent withdrawn"),
+    "page.viewed": gettext_lazy("Viewed a page"),
+    "form.submitted": gettext_lazy("Submitted a form"),
+    "message.received": gettext_lazy("Sent us a message"),
+    "message.sent": gettext_lazy("We sent a message"),
+    "email.opened": gettext_lazy("Opened an email"),
+    "email.clicked": gettext_lazy("Clicked in an email"),
+    "order.paid": gettext_lazy("Paid an order"),
 }
 
 

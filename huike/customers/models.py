@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from huike.accounts.models import Membership, Workspace
 from huike.accounts.visibility import OwnedRecord
@@ -81,8 +82,8 @@ class Customer(OwnedRecord):
     the survivor) so the merge can be undone; lists show active customers only."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", _("Active")
-        MERGED = "merged", _("Merged")
+        ACTIVE = "active", pgettext_lazy("customer status", "Active")
+        MERGED = "merged", pgettext_lazy("customer status", "Merged")
 
     # The workspace, owner and team columns get no index of their own: the composite indexes
     # below start with the workspace, and serve the owner and team filters too. Every index
@@ -341,7 +342,7 @@ class CustomFieldUniqueValue(models.Model):
 
 
 class ConsentPurpose(models.TextChoices):
-    MARKETING = "marketing", _("Marketing")
+    MARKETING = "marketing", pgettext_lazy("consent purpose", "Marketing")
     ANALYTICS = "analytics", _("Analytics")
     THIRD_PARTY = "third_party", _("Sharing with third parties")
 
@@ -524,7 +525,10 @@ class MergeCandidate(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     first = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     second = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
-    reason = models.CharField(max_length=255)
+    # What made the pair a suggestion, kept as data and worded when shown (in the reader's
+    # language): the identity kinds that named the second customer, and who saw them together.
+    matched_kinds = models.CharField(max_length=255)
+    source = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(default=now)
     decided_at = models.DateTimeField(null=True, blank=True)
@@ -546,6 +550,13 @@ class MergeCandidate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.first_id} ? {self.second_id}"
+
+    @property
+    def reason(self) -> str:
+        return _("%(kinds)s seen together with the other customer's identities by %(source)s") % {
+            "kinds": self.matched_kinds,
+            "source": self.source or "-",
+        }
 
 
 # --- imports and exports ---------------------------------------------------------------------

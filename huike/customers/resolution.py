@@ -77,7 +77,7 @@ def _strength(rules: WorkspaceRules, key: IdentityKey, identity: Identity | None
 
 
 def _candidate_queue(
-    workspace_id: int, first: Customer, second: Customer, reason: str
+    workspace_id: int, first: Customer, second: Customer, kinds: list[str], source: str
 ) -> MergeCandidate | None:
     low, high = sorted((first, second), key=lambda customer: customer.pk)
     decided = MergeCandidate.objects.filter(
@@ -86,7 +86,11 @@ def _candidate_queue(
     if decided.exists():
         return None
     return MergeCandidate.objects.create(
-        workspace_id=workspace_id, first=low, second=high, reason=reason[:255]
+        workspace_id=workspace_id,
+        first=low,
+        second=high,
+        matched_kinds=", ".join(kinds)[:255],
+        source=source[:100],
     )
 
 
@@ -164,13 +168,7 @@ def _resolve_once(
                     )
                 )
             else:
-                candidate = _candidate_queue(
-                    keys.workspace_id,
-                    customer,
-                    other,
-                    _("Shared %(kinds)s seen together by %(source)s")
-                    % {"kinds": ", ".join(kinds), "source": source or "-"},
-                )
+                candidate = _candidate_queue(keys.workspace_id, customer, other, kinds, source)
                 if candidate is not None:
                     resolution.candidates.append(candidate)
         if resolution.merges:

@@ -210,7 +210,11 @@ def test_outsider_gets_404_on_merge_pages_and_sees_no_history(
     third = customer_create(actor=owner_actor, data=CustomerData(name="Third"))
     merge = customer_merge(actor=owner_actor, survivor=lead, absorbed=third)
     candidate = MergeCandidate.objects.create(
-        workspace=owner_actor.workspace, first=lead, second=visitor, reason="same phone"
+        workspace=owner_actor.workspace,
+        first=lead,
+        second=visitor,
+        matched_kinds="phone",
+        source="form",
     )
     # then
     assert outsider_client.get(_compare_url(lead, visitor)).status_code == 404
