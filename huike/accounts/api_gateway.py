@@ -7,6 +7,7 @@ classes below then hand the already-resolved Actor to the endpoints, and make th
 document show how to authenticate. The OpenAPI document and the docs page are public.
 """
 
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja.errors import AuthenticationError
 from ninja.security import APIKeyCookie, HttpBearer
@@ -191,7 +193,10 @@ class ApiGatewayMiddleware:
                 instance=request.path,
             )
         else:
-            response = self._respond(request, resolved)
+            # Naive times in a request (an event's occurred_at, a date-time field) are read in
+            # the workspace's time zone, as the pages read them.
+            with timezone.override(zoneinfo.ZoneInfo(resolved.actor.workspace.timezone)):
+                response = self._respond(request, resolved)
         _set_rate_limit_headers(response, state)
         return response
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huike.core.errors import ConflictError, InvalidInputError
@@ -67,7 +68,10 @@ def _date(field: CustomField, value: Any, currency: str) -> str:
 
 
 def _datetime(field: CustomField, value: Any, currency: str) -> str:
-    return parse_datetime_value(value, field=_field_name(field)).isoformat()
+    # A time without an offset is the workspace's local time: pages, the API and imports all
+    # run with the workspace's time zone active.
+    tz = timezone.get_current_timezone()
+    return parse_datetime_value(value, field=_field_name(field), tz=tz).isoformat()
 
 
 def _choice(field: CustomField, value: Any, currency: str) -> str:

@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -503,6 +504,12 @@ def import_run(job_id: int) -> str:
     if not claimed:
         return "nothing to do"
     job.status = ImportJob.Status.RUNNING
+    # Dates and times without an offset in the file are the workspace's local times.
+    with timezone.override(ZoneInfo(job.workspace.timezone or "UTC")):
+        return _import_run_claimed(job)
+
+
+def _import_run_claimed(job: ImportJob) -> str:
     try:
         actor = _job_actor(job)
         actor.require("customers.import")

@@ -184,3 +184,24 @@ def test_a_retried_batch_with_the_same_idempotency_key_is_replayed(
     assert again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
     assert Event.objects.filter(workspace=workspace).count() == 1
+
+
+def test_a_time_without_offset_is_the_workspaces_local_time(
+    admin: Client, workspace: Workspace
+) -> None:
+    import datetime as dt
+
+    # given a workspace in Shanghai (UTC+8), when an event names 09:30 without an offset
+    response = admin.post(
+        "/api/v1/events",
+        {
+            "kind": "page.viewed",
+            "occurred_at": "2026-03-01 09:30",
+            "identities": {"phone": "13712340002"},
+        },
+        JSON,
+    )
+    # then it happened at 01:30 UTC
+    assert response.status_code == 200
+    event = Event.objects.get(workspace=workspace)
+    assert event.occurred_at == dt.datetime(2026, 3, 1, 1, 30, tzinfo=dt.UTC)

@@ -289,3 +289,18 @@ def test_a_unique_money_value_is_claimed_in_its_canonical_form(owner_actor):
     with pytest.raises(ConflictError):
         create(owner_actor, "Bo", deposit="12.50 CNY")
     assert claims(deposit) == [("12.50 cny", "Ann")]
+
+
+def test_a_naive_datetime_is_read_in_the_active_time_zone(workspace):
+    import zoneinfo
+
+    from django.utils import timezone
+
+    from huike.customers.models import CustomField
+
+    field_row = CustomField(key="visit", label="Visit", type="datetime")
+    with timezone.override(zoneinfo.ZoneInfo("Asia/Shanghai")):
+        cleaned = custom_field_values_clean(
+            fields=[field_row], values={"visit": "2024-03-05 09:30"}
+        )
+    assert cleaned == {"visit": "2024-03-05T09:30:00+08:00"}
