@@ -13,7 +13,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
-from huike.accounts.models import Membership
+from huike.accounts.api_schemas import MemberRef
 from huike.customers.ingest import MAX_BATCH_SIZE
 from huike.customers.models import (
     Company,
@@ -39,24 +39,6 @@ assert DEFAULT_CUSTOMER_ORDERING == "-created_at"
 
 
 # --- references to other objects ----------------------------------------------------------
-class OwnerRef(Schema):
-    id: uuid.UUID
-    email: str
-    name: str
-
-    @staticmethod
-    def resolve_id(obj: Membership) -> uuid.UUID:
-        return obj.public_id
-
-    @staticmethod
-    def resolve_email(obj: Membership) -> str:
-        return obj.user.email
-
-    @staticmethod
-    def resolve_name(obj: Membership) -> str:
-        return obj.user.full_name
-
-
 class NamedRef(Schema):
     """A team or a company: its id and name."""
 
@@ -113,7 +95,7 @@ class CustomerOut(Schema):
     gender: str
     locale: str
     lifecycle_stage: str
-    owner: OwnerRef | None
+    owner: MemberRef | None
     team: NamedRef | None
     company: NamedRef | None
     tags: list[TagRef]
@@ -269,7 +251,7 @@ class ConsentRecordOut(Schema):
     recorded_at: dt.datetime
     source: str
     evidence: str
-    recorded_by: OwnerRef | None
+    recorded_by: MemberRef | None
     created_at: dt.datetime
 
     @staticmethod
@@ -361,7 +343,7 @@ class CompanyOut(Schema):
     industry: str
     size: str
     region: str
-    owner: OwnerRef | None
+    owner: MemberRef | None
     team: NamedRef | None
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -53,7 +53,7 @@ def test_admin_creates_reads_changes_and_deletes_a_company(
         "industry": "Retail",
         "size": "50-249",
         "region": "Shanghai",
-        "owner": {"id": str(owner.public_id), "email": "owner@acme.test", "name": ""},
+        "owner": {"id": str(owner.public_id), "email": "owner@acme.test", "full_name": ""},
         "team": None,
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],

@@ -113,7 +113,7 @@ def test_admin_creates_customer_with_contacts_identities_tags_and_fields(
         "gender": "male",
         "locale": "zh-hans",
         "lifecycle_stage": "lead",
-        "owner": {"id": str(owner.public_id), "email": "owner@acme.test", "name": ""},
+        "owner": {"id": str(owner.public_id), "email": "owner@acme.test", "full_name": ""},
         "team": None,
         "company": {"id": str(company.public_id), "name": "Acme Trading"},
         "tags": [{"id": str(vip.public_id), "name": "VIP", "color": "#ff0000"}],
@@ -192,7 +192,7 @@ def test_sales_member_creates_a_customer_they_own(
     assert response.json()["owner"] == {
         "id": str(member.public_id),
         "email": "member@acme.test",
-        "name": "",
+        "full_name": "",
     }
     assert Customer.objects.get().owner == member
 
@@ -714,7 +714,7 @@ def test_consent_is_recorded_and_shown_with_its_history(
         "recorded_by": {
             "id": str(member.public_id),
             "email": "member@acme.test",
-            "name": "",
+            "full_name": "",
         },
         "created_at": response.json()["created_at"],
     }
