@@ -149,6 +149,9 @@ class Customer(OwnedRecord):
                 fields=["workspace", "public_id"], name="customer_unique_public_id"
             )
         ]
+        # No index holds a derived-profile column (last seen, totals, RFM): every event updates
+        # them, and an update that changes no indexed column is a HOT update, which writes no
+        # index at all (the table keeps free space on its pages for it: migration 0002).
         indexes = [
             # The list: newest first, of active customers, optionally by owner or stage.
             models.Index(
@@ -163,7 +166,6 @@ class Customer(OwnedRecord):
             ),
             models.Index(fields=["workspace", "team", "-created_at"], name="customer_ws_team_idx"),
             models.Index(fields=["workspace", "name"], name="customer_ws_name_idx"),
-            models.Index(fields=["workspace", "last_seen_at"], name="customer_ws_seen_idx"),
         ]
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
