@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from huike.accounts.access import Actor
 from huike.core.bulk import ModelBuilder, bulk_insert
-from huike.core.crypto import WorkspaceKeys, encrypted_column, workspace_keys
+from huike.core.crypto import WorkspaceKeys, workspace_keys
 from huike.core.errors import InvalidInputError
 from huike.core.masking import mask
 from huike.core.normalize import normalize_email, normalize_phone, normalize_text
@@ -34,6 +34,7 @@ from huike.customers.identities import (
     customer_personal_set,
     customer_personal_value,
     identities_find,
+    identity_build,
     workspace_rules,
 )
 from huike.customers.imports.mapping import (
@@ -689,36 +690,10 @@ class CustomerBatch:
         )
 
 
-NEW_IDENTITY = ModelBuilder(Identity)
-_IDENTITY_TABLE: tuple[str, str] | None = None
-
-
 def _identity_new(context: ImportContext, customer: Customer, key: IdentityKey) -> Identity:
-    """What huike.customers.identities.identity_build makes (same token binding, same blind
-    index), built positionally: at a million rows the keyword constructor is seconds."""
-    global _IDENTITY_TABLE
-    if _IDENTITY_TABLE is None:
-        column = encrypted_column(Identity, "value_token")
-        _IDENTITY_TABLE = (column.table, column.column)
-    table, column_name = _IDENTITY_TABLE
-    now = context.now
-    identity = NEW_IDENTITY(
-        workspace_id=context.workspace_id,
-        kind=key.kind,
-        is_verified=key.is_verified,
-        source=SOURCE,
-        first_seen_at=now,
-        last_seen_at=now,
-        created_at=now,
+    return identity_build(
+        keys=context.keys, customer=customer, key=key, source=SOURCE, seen_at=context.now
     )
-    identity.customer = customer
-    identity.value_token = context.keys.encrypt(
-        table=table, column=column_name, row_key=str(identity.public_id), plaintext=key.value
-    )
-    identity.value_index = context.keys.blind_index(
-        kind=key.kind, value=key.value, is_normalized=True
-    )
-    return identity
 
 
 def _ref(customer: Customer) -> int:
