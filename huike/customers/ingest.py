@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huike.accounts.access import Actor
-from huike.core.bulk import bulk_insert
+from huike.core.bulk import ModelBuilder, bulk_insert
 from huike.core.crypto import WorkspaceKeys, workspace_keys
 from huike.core.errors import HuikeError, InvalidInputError
 from huike.customers.events import event_kind_clean, events_publish
@@ -163,6 +163,10 @@ def _parse_item(index: int, raw: Mapping[str, Any], *, region: str, tz: dt.tzinf
     )
 
 
+_NEW_CUSTOMER = ModelBuilder(Customer)
+_NEW_EVENT = ModelBuilder(Event)
+
+
 class _Batch:
     """The fast path's pending writes, flushed together."""
 
@@ -178,6 +182,7 @@ class _Batch:
         self.new_identities: list[tuple[Identity, Customer]] = []
         self.events: list[tuple[Event, Customer, EventItem, Identity | None]] = []
         self.identity_counts: dict[tuple[int, str], int] = {}
+        self.counts_loaded = False
         self.stale_identities: set[int] = set()
 
     def load(self, items: Sequence[EventItem]) -> None:
@@ -187,14 +192,24 @@ class _Batch:
         self.found = identities_find(
             keys=self.keys, identity_keys=slots.values(), lock_customers=True
         )
-        customer_ids = {identity.customer_id for identity in self.found.values()}
-        self.identity_counts = {
-            (customer_id, kind): total
-            for customer_id, kind, total in Identity.objects.filter(customer_id__in=customer_ids)
-            .values_list("customer_id", "kind")
-            .annotate(total=Count("id"))
-            .values_list("customer_id", "kind", "total")
-        }
+        self.identity_counts = {}
+        self.counts_loaded = False
+
+    def _held(self, count_key: tuple[int, str]) -> int:
+        """Identities of a kind a customer holds; known customers' counts are read once per
+        batch, and only when a key is to be attached to one of them (rarely: most events
+        name customers by keys they hold)."""
+        if count_key[0] > 0 and not self.counts_loaded:
+            self.counts_loaded = True
+            known = {identity.customer_id for identity in self.found.values() if identity.pk}
+            for customer_id, kind, total in (
+                Identity.objects.filter(customer_id__in=known)
+                .values_list("customer_id", "kind")
+                .annotate(total=Count("id"))
+                .values_list("customer_id", "kind", "total")
+            ):
+                self.identity_counts.setdefault((customer_id, kind), total)
+        return self.identity_counts.get(count_key, 0)
 
     def owners(self, item: EventItem) -> dict[int, Customer]:
         """The customers (saved or pending) the item's keys name, by identity of the object."""
@@ -211,7 +226,7 @@ class _Batch:
     def add(self, item: EventItem, customer: Customer | None) -> tuple[Customer, bool]:
         is_new = customer is None
         if customer is None:
-            customer = Customer(
+            customer = _NEW_CUSTOMER(
                 workspace_id=self.workspace_id,
                 name=item.name,
                 lifecycle_stage=LifecycleStage.VISITOR,
@@ -227,9 +242,10 @@ class _Batch:
             identity = self.found.get(key.slot)
             if identity is None and key.slot not in self.pending_slots:
                 count_key = (customer.pk or -id(customer), key.kind)
-                if self.identity_counts.get(count_key, 0) >= self.rules.cap_of(key.base_kind):
+                held = self._held(count_key)
+                if held >= self.rules.cap_of(key.base_kind):
                     continue
-                self.identity_counts[count_key] = self.identity_counts.get(count_key, 0) + 1
+                self.identity_counts[count_key] = held + 1
                 identity = identity_build(
                     keys=self.keys,
                     customer=customer,
@@ -253,7 +269,7 @@ class _Batch:
             ]
             if identity is not None and rank > best[0]:
                 best = (rank, identity)
-        event = Event(
+        event = _NEW_EVENT(
             workspace_id=self.workspace_id,
             kind=item.kind,
             occurred_at=item.occurred_at,

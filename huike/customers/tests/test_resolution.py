@@ -266,3 +266,20 @@ def test_verified_email_is_strong(workspace, make_customer):
         source="login",
     )
     assert [(m.survivor_id, m.absorbed_id) for m in result.merges] == [(a.pk, b.pk)]
+
+
+def test_batch_ingest_respects_the_cap_for_known_customers(workspace, owner_actor):
+    from huike.customers.services import customer_settings_update
+
+    customer_settings_update(actor=owner_actor, identity_caps={"web_visitor_id": 2})
+    items = [
+        {"kind": "page.viewed", "identities": {"phone": "13812340012", "web_visitor_id": f"w-{n}"}}
+        for n in range(4)
+    ]
+    # when the first event creates the customer and the next ones bring more visitor ids
+    report = events_ingest(actor=owner_actor, items=items[:1])
+    events_ingest(actor=owner_actor, items=items[1:])
+    # then the customer holds two, the cap, and every event is on its timeline
+    customer = Customer.objects.get(public_id=report.results[0].customer_id)
+    assert Identity.objects.filter(customer=customer, kind="web_visitor_id").count() == 2
+    assert Event.objects.filter(customer=customer, kind="page.viewed").count() == 4
