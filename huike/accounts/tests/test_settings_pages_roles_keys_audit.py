@@ -169,9 +169,7 @@ def test_roles_page_lists_builtin_permissions(owner_client: Client) -> None:
     response = owner_client.get("/settings/roles/")
     rows = {row.role.key: row.permission_labels for row in response.context["builtin_rows"]}
     # The foundation's permissions of the role, among those later parts add (customers…).
-    assert {"See the home dashboard", "See every record in the workspace"} <= set(
-        rows["read_only"]
-    )
+    assert {"See the home dashboard", "See every record in the workspace"} <= set(rows["read_only"])
     assert "Change workspace settings and security" not in rows["read_only"]
     assert response.context["custom_rows"] == []
 
