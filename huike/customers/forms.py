@@ -15,6 +15,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Team, Workspace
@@ -70,7 +71,7 @@ SURVIVORSHIP_CHOICES = [
     (MOST_COMPLETE, _("The longer one")),
 ]
 SURVIVORSHIP_LABELS: dict[str, Any] = {
-    "name": _("Name"),
+    "name": pgettext_lazy("person", "Name"),
     "gender": _("Gender"),
     "locale": _("Language"),
     "company": _("Company"),
@@ -379,7 +380,7 @@ def custom_initial(field_row: CustomField, value: Any) -> Any:
 
 
 class CustomerForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=200, required=False)
+    name = forms.CharField(label=pgettext_lazy("person", "Name"), max_length=200, required=False)
     phone = forms.CharField(
         label=_("Phone"),
         max_length=40,
