@@ -40,7 +40,7 @@ class Gender(models.TextChoices):
     OTHER = "other", _("Other")
 
 
-class Company(OwnedRecord):  # type: ignore[django-manager-missing]
+class Company(OwnedRecord):
     """A B2B account; customers belong to at most one."""
 
     class Size(models.TextChoices):
@@ -121,8 +121,10 @@ class Customer(OwnedRecord):
         choices=LifecycleStage.choices,
         default=LifecycleStage.VISITOR,
     )
+    # No reverse accessor: a company's customers are read through customer_search (record
+    # rules apply), never company.customers (django-stubs also cannot type that manager).
     company = models.ForeignKey(
-        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="customers"
+        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     source_channel = models.CharField(_("source channel"), max_length=40, blank=True)
     # Personal data: tokens of huike.core.crypto (plaintext never stored).
