@@ -27,7 +27,7 @@ from huike.accounts.api_gateway import request_actor
 from huike.accounts.client_ip import client_ip_address
 from huike.accounts.pii import pii_reveal
 from huike.core.crypto import WorkspaceKeys, workspace_keys
-from huike.core.errors import ConflictError, InvalidInputError, NotFoundError
+from huike.core.errors import InvalidInputError, NotFoundError
 from huike.core.masking import mask
 from huike.core.pagination import Page, PageOut, PageQuery, paginate
 from huike.customers import merging, selectors, services
@@ -646,8 +646,6 @@ def customer_consent_record(
     actor = request_actor(request)
     actor.require("customers.manage")
     customer = access_customer(actor, customer_id)
-    if customer.is_merged:
-        raise ConflictError(_("This customer was merged into another one."))
     record = services.consent_record(
         actor=actor,
         customer=customer,
@@ -675,8 +673,6 @@ def customer_tag_add(
     actor = request_actor(request)
     actor.require("customers.manage")
     customer = access_customer(actor, customer_id)
-    if customer.is_merged:
-        raise ConflictError(_("This customer was merged into another one."))
     tags = _tags_named(actor, payload.tag_ids, "tag_ids")
     services.customer_tags_add(actor=actor, customers=[customer], tags=tags, source="api")
     return _one_out(actor, customer)

@@ -134,14 +134,15 @@ def _seen(customer: Customer) -> dt.datetime:
     return customer.last_seen_at or customer.created_at
 
 
-def _survivorship(
+def survivorship_apply(
     *,
     survivor: Customer,
     absorbed: Customer,
     rules: WorkspaceRules,
     keys: WorkspaceKeys,
 ) -> None:
-    """Give the survivor the absorbed customer's values where the rules say so (in memory)."""
+    """Give the survivor the absorbed customer's values where the rules say so, in memory (the
+    merge compare page runs it on copies to preview exactly what a merge will do)."""
     recent = _seen(absorbed) > _seen(survivor)
     for name in ("name", "gender", "locale", "source_channel"):
         if _absorbed_wins(
@@ -278,7 +279,7 @@ def customer_merge(
             snapshot=before,
             **_actor_fields(actor, actor_label),
         )
-        _survivorship(
+        survivorship_apply(
             survivor=survivor, absorbed=absorbed, rules=workspace_rules(workspace_id), keys=keys
         )
         moved = _move_rows(merge, survivor, absorbed)

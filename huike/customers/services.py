@@ -471,6 +471,9 @@ def customer_tags_add(
     of new links. Customers and tags must come from access_* functions."""
     actor.require("customers.manage")
     customer_list = list(customers)
+    if any(customer.is_merged for customer in customer_list):
+        # A tag on an absorbed row would reach nobody: the person is the survivor now.
+        raise ConflictError(_("This customer was merged into another one."))
     if not tag_list_is_own(actor, tags):
         raise InvalidInputError(_("Not found in this workspace."), field="tags")
     with transaction.atomic():

@@ -1314,3 +1314,16 @@ def test_two_upserts_of_the_same_new_phone_at_once_make_one_customer(owner_actor
         ]
     assert Customer.objects.filter(workspace=owner_actor.workspace).count() == ROUNDS
     assert Identity.objects.filter(workspace=owner_actor.workspace).count() == ROUNDS
+
+
+def test_tagging_a_merged_customer_is_refused_and_tags_nothing(owner_actor):
+    from huike.customers.merging import customer_merge
+
+    survivor = customer_create(actor=owner_actor, data=CustomerData(name="S"))
+    absorbed = customer_create(actor=owner_actor, data=CustomerData(name="A"))
+    customer_merge(actor=owner_actor, survivor=survivor, absorbed=absorbed)
+    absorbed.refresh_from_db()
+    tag = tag_create(actor=owner_actor, name="Late")
+    with pytest.raises(ConflictError):
+        customer_tags_add(actor=owner_actor, customers=[absorbed], tags=[tag])
+    assert CustomerTag.objects.filter(tag=tag).count() == 0

@@ -13,7 +13,7 @@ from django.utils import timezone
 from huike.accounts.access import Actor
 from huike.core.crypto import workspace_keys
 from huike.customers.identities import workspace_rules
-from huike.customers.merging import _survivorship
+from huike.customers.merging import survivorship_apply
 from huike.customers.models import Company, Customer, CustomerTag, Event
 
 ACTIVITY_WEEKS = 12
@@ -112,7 +112,7 @@ def merge_preview(survivor: Customer, absorbed: Customer) -> Customer:
     copy of its rules, so the preview cannot disagree with what the merge then does."""
     preview = copy.copy(survivor)
     preview.custom_fields = dict(survivor.custom_fields or {})
-    _survivorship(
+    survivorship_apply(
         survivor=preview,
         absorbed=absorbed,
         rules=workspace_rules(survivor.workspace_id),
