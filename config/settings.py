@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "huike.core",
     "huike.accounts",
     "huike.customers",
+    "huike.channels",
+    "huike.inbox",
 ]
 
 if "pytest" in sys.modules:

@@ -8,5 +8,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
     path("customers/", include("huike.customers.urls")),
+    path("hooks/", include("huike.channels.urls_hooks")),
     path("", include("huike.accounts.urls")),
 ]

@@ -106,6 +106,26 @@ PERIODIC_JOBS: list[PeriodicJob] = [
         every=timedelta(hours=1),
         offset=timedelta(minutes=20),
     ),
+    # Inbound deliveries whose processing task was lost (a worker killed between intake and
+    # processing); fresh ones are left to their own task.
+    PeriodicJob(
+        "channels.sweep_inbound",
+        "huike.channels.tasks.sweep_inbound",
+        every=timedelta(minutes=1),
+    ),
+    # Mailboxes read by IMAP.
+    PeriodicJob(
+        "channels.poll",
+        "huike.channels.tasks.poll_channels",
+        every=timedelta(minutes=1),
+        offset=timedelta(seconds=20),
+    ),
+    PeriodicJob(
+        "inbox.wake_snoozed",
+        "huike.inbox.jobs.wake_snoozed_conversations",
+        every=timedelta(minutes=1),
+        offset=timedelta(seconds=40),
+    ),
 ]
 
 

@@ -1,0 +1,33 @@
+"""Background tasks of the channels part: each takes ids and calls a service."""
+
+from typing import Any
+
+from django.tasks import task
+
+from huike.channels import processing, sending
+from huike.core.tasks import retrying
+
+
+@task
+def process_delivery(delivery_id: int) -> dict[str, Any]:
+    return processing.delivery_process(delivery_id).as_json()
+
+
+@task
+@retrying(max_attempts=sending.MAX_ATTEMPTS + 1)
+def send_delivery(delivery_id: int) -> dict[str, Any]:
+    return sending.delivery_send(delivery_id)
+
+
+@task
+def sweep_inbound() -> int:
+    """The safety net for deliveries whose processing task was lost."""
+    return processing.deliveries_sweep()
+
+
+@task
+def poll_channels() -> int:
+    """Read the channels we poll (IMAP mailboxes); how many new deliveries were stored."""
+    from huike.channels.polling import channels_poll
+
+    return channels_poll()

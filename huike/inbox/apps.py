@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class InboxConfig(AppConfig):
+    name = "huike.inbox"
+    label = "inbox"
+    verbose_name = _("Inbox")
+
+    def ready(self) -> None:
+        from huike.channels.processing import register_inbound_sink
+        from huike.core.permissions import register_permissions
+        from huike.customers.references import register_customer_reference
+        from huike.inbox import permissions, services
+        from huike.inbox.models import Conversation
+
+        register_permissions(*permissions.INBOX_PERMISSIONS)
+        register_inbound_sink("inbox", services.inbound_receive)
+        register_customer_reference(Conversation)
