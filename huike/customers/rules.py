@@ -28,6 +28,7 @@ IDENTITY_KINDS: dict[str, str] = {
     "xiaohongshu_id": NORMAL,
     "whatsapp_id": NORMAL,
     "linkedin_id": NORMAL,
+    "facebook_psid": NORMAL,
     "web_visitor_id": WEAK,
     "crm": STRONG,
 }

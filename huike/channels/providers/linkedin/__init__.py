@@ -1,0 +1,4 @@
+from huike.channels.base import Provider
+from huike.channels.providers.linkedin.provider import LinkedInProvider
+
+PROVIDERS: tuple[Provider, ...] = (LinkedInProvider(),)

@@ -1,0 +1,4 @@
+from huike.channels.base import Provider
+from huike.channels.providers.weibo.provider import WeiboProvider
+
+PROVIDERS: tuple[Provider, ...] = (WeiboProvider(),)
