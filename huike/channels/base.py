@@ -92,6 +92,8 @@ class WebhookRequest:
     headers: Mapping[str, str]
     body: bytes
     received_at: dt.datetime
+    # Exactly as sent (Twilio signs the URL it called, in its own encoding and order).
+    query_string: str = ""
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)

@@ -138,9 +138,9 @@ def _insert_sql() -> str:
     )
 
 
-def _prepared(name: str, value: Any) -> Any:
-    field = InboundDelivery._meta.get_field(name.removesuffix("_id"))
-    return field.get_db_prep_save(value, connection)  # type: ignore[union-attr]
+def _prepared(column: str, value: Any) -> Any:
+    field = next(f for f in InboundDelivery._meta.concrete_fields if f.column == column)
+    return field.get_db_prep_save(value, connection)
 
 
 def deliveries_store(

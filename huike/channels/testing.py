@@ -10,6 +10,7 @@ A handler returns (status, body) where body is a dict (sent as JSON), bytes or s
 (status, body, headers). Unrouted paths answer 404.
 """
 
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -99,7 +100,9 @@ class FakePlatform:
                 return
 
         self.server = ThreadingHTTPServer((self.host, 0), RequestHandler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=functools.partial(self.server.serve_forever, poll_interval=0.05), daemon=True
+        )
         self.thread.start()
         return self
 

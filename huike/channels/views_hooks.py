@@ -27,6 +27,7 @@ def webhook(request: HttpRequest, kind: str, channel_id: str) -> HttpResponse:
         headers={name.lower(): value for name, value in request.headers.items()},
         body=request.body,
         received_at=timezone.now(),
+        query_string=request.META.get("QUERY_STRING", ""),
     )
     answer = webhook_receive(kind=kind, channel_public_id=channel_id, request=incoming)
     return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)

@@ -94,6 +94,7 @@ IDENTITY_KIND_LABELS: dict[str, Any] = {
     "xiaohongshu_id": _("Xiaohongshu"),
     "whatsapp_id": _("WhatsApp"),
     "linkedin_id": _("LinkedIn"),
+    "facebook_psid": _("Messenger"),
     "web_visitor_id": _("Website visitor"),
     "crm": _("External system"),
 }
