@@ -140,13 +140,17 @@ def delivery_process(delivery_id: int) -> ProcessResult:
                 delivery.save(update_fields=["status", "error", "attempts", "processed_at"])
                 return ProcessResult("failed", error=delivery.error)
             handled = 0
+            notes: list[str] = []
             for item in items:
-                if _handle(channel, delivery, item):
-                    handled += 1
+                try:
+                    if _handle(channel, delivery, item):
+                        handled += 1
+                except _Unresolvable as skipped:
+                    notes.append(str(skipped))
             delivery.status = InboundDelivery.Status.PROCESSED
             delivery.items = handled
             delivery.attempts += 1
-            delivery.error = ""
+            delivery.error = "; ".join(notes)[:1000]
             delivery.processed_at = timezone.now()
             delivery.save(update_fields=["status", "items", "attempts", "error", "processed_at"])
             Channel.objects.filter(pk=channel.pk).update(last_received_at=delivery.received_at)
@@ -196,8 +200,16 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> int:
 
 
 # --- items ---------------------------------------------------------------------------------
+class _Unresolvable(Exception):
+    """An item whose sender has no identity Huike may attach (only a junk number like
+    13800000000): recorded on the delivery, not retried, and no customer is made up."""
+
+
 def _keys(sender: Sender) -> tuple[IdentityKey, list[IdentityKey]]:
-    primary = identity_key(sender.identity_kind, sender.identity_value)
+    try:
+        primary = identity_key(sender.identity_kind, sender.identity_value)
+    except InvalidInputError as error:
+        raise _Unresolvable(f"no usable identity ({error.detail})") from None
     others: list[IdentityKey] = []
     for kind, value in sender.other_identities:
         try:
@@ -225,18 +237,21 @@ def _handle(
     primary, others = _keys(item.sender)
     keys = workspace_keys(channel.workspace_id)
     at = item.sent_at if isinstance(item, InboundMessage) else item.occurred_at
-    resolution = identity_resolve(
-        workspace_id=channel.workspace_id,
-        identity_keys=[primary, *others],
-        source=f"channel:{channel.kind}",
-        seen_at=at,
-        new_customer=NewCustomer(
-            name=item.sender.name[:200],
-            source_channel=channel.kind,
-            locale=item.sender.locale[:16],
-        ),
-        keys=keys,
-    )
+    try:
+        resolution = identity_resolve(
+            workspace_id=channel.workspace_id,
+            identity_keys=[primary, *others],
+            source=f"channel:{channel.kind}",
+            seen_at=at,
+            new_customer=NewCustomer(
+                name=item.sender.name[:200],
+                source_channel=channel.kind,
+                locale=item.sender.locale[:16],
+            ),
+            keys=keys,
+        )
+    except InvalidInputError as error:
+        raise _Unresolvable(f"{item.external_id}: no usable identity ({error.detail})") from None
     customer = resolution.customer
     identity = identities_find(keys=keys, identity_keys=[primary]).get(primary.slot)
     if identity is not None and identity.customer_id != customer.pk:
