@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -369,6 +370,24 @@ def receipt_apply(channel: Channel, receipt: DeliveryReceipt) -> bool:
         payload={"delivery_ids": [found.pk], "status": found.status},
     )
     return True
+
+
+def deliveries_purge(*, now: dt.datetime | None = None) -> int:
+    """Delete processed and failed deliveries past the retention period (their bodies hold
+    people's messages; what the messages say lives on in the inbox and the timeline). Pending
+    ones are never purged."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.HUIKE_INBOUND_RETENTION_DAYS)
+    total = 0
+    while True:
+        batch = list(
+            InboundDelivery.objects.filter(received_at__lt=cutoff)
+            .exclude(status=InboundDelivery.Status.PENDING)
+            .values_list("pk", flat=True)[:SWEEP_BATCH]
+        )
+        if not batch:
+            return total
+        total += InboundDelivery.objects.filter(pk__in=batch).delete()[0]
 
 
 def pending_count(channel: Channel) -> int:

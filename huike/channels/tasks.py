@@ -31,3 +31,9 @@ def poll_channels() -> int:
     from huike.channels.polling import channels_poll
 
     return channels_poll()
+
+
+@task
+def purge_inbound() -> int:
+    """Processed deliveries past HUIKE_INBOUND_RETENTION_DAYS."""
+    return processing.deliveries_purge()

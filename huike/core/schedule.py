@@ -121,6 +121,12 @@ PERIODIC_JOBS: list[PeriodicJob] = [
         offset=timedelta(seconds=20),
     ),
     PeriodicJob(
+        "channels.purge_inbound",
+        "huike.channels.tasks.purge_inbound",
+        every=timedelta(days=1),
+        offset=timedelta(hours=3, minutes=55),
+    ),
+    PeriodicJob(
         "inbox.wake_snoozed",
         "huike.inbox.jobs.wake_snoozed_conversations",
         every=timedelta(minutes=1),

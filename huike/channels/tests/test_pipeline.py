@@ -367,3 +367,15 @@ def test_a_send_the_platform_rules_forbid_is_refused_before_it_is_attempted(
 
     assert not OutboundDelivery.objects.exists()
     assert not platform.calls
+
+
+@pytest.mark.django_db
+def test_deliveries_past_retention_are_purged_but_pending_ones_stay(channel: Channel) -> None:
+    _post(channel, _payload(_text("wamid.OLD", "old")))
+    _post(channel, _payload(_text("wamid.WAIT", "waiting")), run_tasks=False)
+    later = timezone.now() + dt.timedelta(days=31)
+
+    assert processing.deliveries_purge(now=later) == 1
+
+    assert list(InboundDelivery.objects.values_list("dedupe_key", flat=True)) == ["wamid.WAIT"]
+    assert Message.objects.filter(text="old").exists()  # the conversation keeps what was said
