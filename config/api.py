@@ -16,6 +16,7 @@ from ninja.openapi.docs import ABS_TPL_PATH, Swagger
 
 from huike.accounts.api import router as accounts_router
 from huike.accounts.api_gateway import ApiKeyAuth, SessionAuth
+from huike.channels.api import router as channels_router
 from huike.core.problem import register_problem_handlers
 from huike.customers.api import router as customers_router
 from huike.customers.import_api import router as customers_import_router
@@ -61,3 +62,4 @@ register_problem_handlers(api)
 api.add_router("", accounts_router)
 api.add_router("", customers_router)
 api.add_router("", customers_import_router)
+api.add_router("", channels_router)

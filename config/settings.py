@@ -193,6 +193,9 @@ else:
 TASK_WORKER_STALE_SECONDS = float(os.environ.get("HUIKE_WORKER_STALE_SECONDS", "60"))
 # Finished task results (and the scheduler's bookkeeping) are kept this long for inspection.
 TASK_RESULT_RETENTION_DAYS = int(os.environ.get("HUIKE_TASK_RESULT_RETENTION_DAYS", "14"))
+# The raw bodies of webhook deliveries (they hold people's messages) are kept this long after
+# processing, for replays and investigations; pending ones are never purged.
+HUIKE_INBOUND_RETENTION_DAYS = int(os.environ.get("HUIKE_INBOUND_RETENTION_DAYS", "30"))
 
 # --- authentication -------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("customers/", include("huike.customers.urls")),
     path("hooks/", include("huike.channels.urls_hooks")),
+    path("settings/channels/", include("huike.channels.urls")),
     path("", include("huike.accounts.urls")),
 ]
