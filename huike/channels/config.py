@@ -106,6 +106,7 @@ def config_apply(channel: Channel, provider: Provider, given: Mapping[str, Any])
         name, message = sorted(errors.items())[0]
         raise InvalidInputError(str(message), field=f"config.{name}")
     channel.settings = plain
+    channel.secret_names = sorted(secret)
     column = encrypted_column(Channel, "secrets_token")
     channel.secrets_token = (
         pii_encrypt(
@@ -123,9 +124,9 @@ def config_apply(channel: Channel, provider: Provider, given: Mapping[str, Any])
 def config_shown(channel: Channel) -> dict[str, str]:
     """The configuration as the API and the edit form show it: secrets masked."""
     provider = channel_provider(channel)
-    stored_secrets = channel_secrets(channel)
+    stored = set(channel.secret_names)
     shown = {name: str(value) for name, value in channel.settings.items()}
     for field in provider.config_fields:
         if field.secret:
-            shown[field.name] = SECRET_MASK if stored_secrets.get(field.name) else ""
+            shown[field.name] = SECRET_MASK if field.name in stored else ""
     return shown

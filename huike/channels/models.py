@@ -44,8 +44,10 @@ class Channel(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     # The settings that are not secret (app id, SMTP host, api_base_url…).
     settings = models.JSONField(default=dict, blank=True)
-    # The secret settings as one encrypted JSON object.
+    # The secret settings as one encrypted JSON object, and the names of those it holds (so a
+    # list can show "stored" without decrypting every channel).
     secrets_token = models.BinaryField(null=True, blank=True)
+    secret_names = models.JSONField(default=list, blank=True)
     # Public: the website chat snippet carries it; it opens nothing on its own.
     public_key = models.CharField(max_length=32, unique=True, default=_public_key, editable=False)
     # Conversations of this channel start in this team's queue.

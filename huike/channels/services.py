@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from huike.accounts.access import Actor, parse_public_id
 from huike.accounts.models import Membership, Team
-from huike.channels.base import ConnectionTest
+from huike.channels.base import ConnectionTest, Provider
 from huike.channels.config import channel_context, config_apply
 from huike.channels.intake import contexts_clear
 from huike.channels.models import Channel, ChannelKind, ChannelStaff, MessageTemplate
@@ -57,6 +57,16 @@ def _clean_name(name: str) -> str:
             _("At most %(count)d characters.") % {"count": NAME_MAX}, field="name"
         )
     return name
+
+
+def _provider(channel: Channel) -> Provider:
+    try:
+        return provider_for(channel.kind)
+    except KeyError:
+        raise ConflictError(
+            _("Channels of kind %(kind)s are not available in this installation.")
+            % {"kind": channel.kind}
+        ) from None
 
 
 def channel_create(
@@ -110,7 +120,7 @@ def channel_update(
         channel.name = _clean_name(name)
         changed.append("name")
     if config is not None:
-        config_apply(channel, provider_for(channel.kind), config)
+        config_apply(channel, _provider(channel), config)
         changed.append("config")
     if team is not UNSET:
         channel.team = team
@@ -139,7 +149,7 @@ def channel_set_active(*, actor: Actor, channel: Channel, active: bool) -> Chann
 def channel_test(*, actor: Actor, channel: Channel) -> ConnectionTest:
     """Call the platform with the channel's credentials; the outcome is kept on the channel."""
     actor.require("channels.manage")
-    provider = provider_for(channel.kind)
+    provider = _provider(channel)
     try:
         result = provider.test_connection(channel_context(channel))
     except (RetryableError, PermanentError) as error:
