@@ -297,6 +297,8 @@ class Provider:
 
     kind: ClassVar[str]
     label: ClassVar[Promise | str]
+    # One line for the kind picker: what the channel brings in and what can be sent back.
+    description: ClassVar[Promise | str] = ""
     config_fields: ClassVar[tuple[ConfigField, ...]] = ()
     default_api_base_url: ClassVar[str] = ""
     # Whether the platform calls us (a webhook URL is shown) and/or we poll it (IMAP; the

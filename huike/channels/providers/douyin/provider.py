@@ -70,6 +70,9 @@ def identity_kind(channel: ChannelContext) -> str:
 class DouyinProvider(Provider):
     kind = "douyin"
     label = gettext_lazy("Douyin")
+    description = gettext_lazy(
+        "Private messages to your Douyin business account (receiving; replies are sent in Douyin)."
+    )
     default_api_base_url = DEFAULT_API_BASE_URL
     config_fields = (
         ConfigField("client_key", gettext_lazy("Client key")),

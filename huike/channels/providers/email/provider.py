@@ -30,6 +30,9 @@ SECURITY_CHOICES = ("ssl", "starttls", "none")
 class EmailProvider(Provider):
     kind = "email"
     label = gettext_lazy("Email")
+    description = gettext_lazy(
+        "A mailbox: mail read by IMAP or a Mailgun route, replies sent by SMTP in the thread."
+    )
     receives_webhooks = True
     polls = True
     config_fields = (

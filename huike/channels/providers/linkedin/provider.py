@@ -69,6 +69,9 @@ def signatures(client_secret: str, body: bytes) -> tuple[str, str]:
 class LinkedInProvider(Provider):
     kind = "linkedin"
     label = gettext_lazy("LinkedIn page")
+    description = gettext_lazy(
+        "Comments and mentions on your LinkedIn page (receiving; replies are made on LinkedIn)."
+    )
     default_api_base_url = DEFAULT_API_BASE_URL
     config_fields = (
         ConfigField("client_id", gettext_lazy("Client ID")),

@@ -63,6 +63,9 @@ def identity_kind(channel: ChannelContext) -> str:
 class MessengerProvider(Provider):
     kind = "messenger"
     label = gettext_lazy("Facebook Messenger")
+    description = gettext_lazy(
+        "Messages to your Facebook page, answered within Messenger's 24-hour window."
+    )
     default_api_base_url = graph.DEFAULT_API_BASE_URL
     config_fields = (
         ConfigField("page_id", gettext_lazy("Page ID")),

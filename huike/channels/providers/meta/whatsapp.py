@@ -53,6 +53,9 @@ MEDIA_KINDS: dict[str, tuple[ContentType, AttachmentKind]] = {
 class WhatsAppProvider(Provider):
     kind = "whatsapp"
     label = gettext_lazy("WhatsApp (Cloud API)")
+    description = gettext_lazy(
+        "A WhatsApp Business number: chats within 24 hours, approved templates outside them."
+    )
     default_api_base_url = graph.DEFAULT_API_BASE_URL
     config_fields = (
         ConfigField(

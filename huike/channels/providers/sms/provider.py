@@ -50,6 +50,9 @@ def _vendor_field(
 class SmsProvider(Provider):
     kind = "sms"
     label = gettext_lazy("SMS")
+    description = gettext_lazy(
+        "Text messages by Aliyun, Tencent Cloud or Twilio, with receipts and STOP/TD opt-out."
+    )
     receives_webhooks = True
     config_fields = (
         ConfigField(

@@ -61,6 +61,9 @@ Fields = Mapping[str, str]
 class WeChatOfficialAccountProvider(Provider):
     kind = "wechat_oa"
     label = gettext_lazy("WeChat Official Account")
+    description = gettext_lazy(
+        "Followers' messages and follow/scan events; customer-service replies within 48 hours."
+    )
     default_api_base_url = DEFAULT_API_BASE_URL
     supports_attachments = True
     config_fields = (

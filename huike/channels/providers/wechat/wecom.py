@@ -64,6 +64,9 @@ Fields = Mapping[str, str]
 class WeComProvider(Provider):
     kind = "wecom"
     label = gettext_lazy("WeCom")
+    description = gettext_lazy(
+        "Customers your staff add on WeCom (with live-code attribution) and the welcome message."
+    )
     default_api_base_url = DEFAULT_API_BASE_URL
     config_fields = (
         ConfigField("corp_id", gettext_lazy("Corp ID")),

@@ -66,6 +66,9 @@ def signature(app_secret: str, timestamp: str, nonce: str) -> str:
 class WeiboProvider(Provider):
     kind = "weibo"
     label = gettext_lazy("Weibo")
+    description = gettext_lazy(
+        "Private messages and follow events of your Weibo account; replies within 48 hours."
+    )
     default_api_base_url = DEFAULT_API_BASE_URL
     config_fields = (
         ConfigField("app_key", gettext_lazy("App key")),
