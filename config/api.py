@@ -20,6 +20,7 @@ from huike.channels.api import router as channels_router
 from huike.core.problem import register_problem_handlers
 from huike.customers.api import router as customers_router
 from huike.customers.import_api import router as customers_import_router
+from huike.inbox.api import router as inbox_router
 
 
 class LocalSwagger(Swagger):
@@ -63,3 +64,4 @@ api.add_router("", accounts_router)
 api.add_router("", customers_router)
 api.add_router("", customers_import_router)
 api.add_router("", channels_router)
+api.add_router("", inbox_router)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
     path("customers/", include("huike.customers.urls")),
+    path("inbox/", include("huike.inbox.urls")),
     path("hooks/", include("huike.channels.urls_hooks")),
     path("settings/channels/", include("huike.channels.urls")),
     path("", include("huike.accounts.urls")),

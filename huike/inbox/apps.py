@@ -13,7 +13,9 @@ class InboxConfig(AppConfig):
         from huike.customers.references import register_customer_reference
         from huike.inbox import permissions, services
         from huike.inbox.models import Conversation
+        from huike.inbox.navigation import register_inbox_nav
 
         register_permissions(*permissions.INBOX_PERMISSIONS)
         register_inbound_sink("inbox", services.inbound_receive)
         register_customer_reference(Conversation)
+        register_inbox_nav()
