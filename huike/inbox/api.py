@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 
 from huike.accounts.access import Actor, lookup_membership, lookup_team
@@ -14,6 +15,7 @@ from huike.accounts.api_gateway import request_actor
 from huike.accounts.models import Membership
 from huike.core.errors import InvalidInputError, NotFoundError
 from huike.core.pagination import Page, PageOut, PageQuery, paginate
+from huike.customers.models import Tag
 from huike.customers.services import UNSET
 from huike.inbox import configure, selectors, services
 from huike.inbox.api_schemas import (
@@ -28,6 +30,7 @@ from huike.inbox.api_schemas import (
     NoteIn,
     ReplyIn,
     StatusIn,
+    TagsIn,
 )
 from huike.inbox.models import CannedReply, Conversation, Message
 
@@ -44,9 +47,13 @@ def _referenced[T](find: Callable[[], T], field: str) -> T:
 
 def _conversation(actor: Actor, conversation_id: uuid.UUID) -> Conversation:
     found = services.access_conversation(actor, conversation_id)
-    loaded: Conversation = Conversation.objects.select_related(
-        "channel__workspace", "customer__workspace", "identity", "assignee__user", "team"
-    ).get(pk=found.pk)
+    loaded: Conversation = (
+        Conversation.objects.select_related(
+            "channel__workspace", "customer__workspace", "identity", "assignee__user", "team"
+        )
+        .prefetch_related("tags")
+        .get(pk=found.pk)
+    )
     return loaded
 
 
@@ -117,6 +124,37 @@ def conversation_assign(
     services.conversation_assign(
         actor=actor, conversation=conversation, assignee=assignee, team=team, note=payload.note
     )
+    return _conversation(actor, conversation_id)
+
+
+@router.post(
+    "/conversations/{conversation_id}/claim",
+    response=ConversationOut,
+    summary="Take an unassigned conversation",
+)
+def conversation_claim(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
+    """The calling member takes it; 409 when someone else has it already. A member's session
+    or a key a member created (the conversation is theirs afterwards)."""
+    actor = request_actor(request)
+    conversation = _conversation(actor, conversation_id)
+    services.conversation_claim(actor=actor, conversation=conversation)
+    return _conversation(actor, conversation_id)
+
+
+@router.put(
+    "/conversations/{conversation_id}/tags",
+    response=ConversationOut,
+    summary="Set a conversation's tags",
+)
+def conversation_tags(
+    request: HttpRequest, conversation_id: uuid.UUID, payload: TagsIn
+) -> Conversation:
+    actor = request_actor(request)
+    conversation = _conversation(actor, conversation_id)
+    tags = list(Tag.objects.filter(workspace=actor.workspace, public_id__in=payload.tag_ids))
+    if len(tags) != len(set(payload.tag_ids)):
+        raise InvalidInputError(_("No such tag."), field="tag_ids")
+    services.conversation_tags_set(actor=actor, conversation=conversation, tags=tags)
     return _conversation(actor, conversation_id)
 
 

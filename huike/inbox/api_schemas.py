@@ -48,6 +48,17 @@ class ConversationQuery(Schema):
     unread: bool = Field(default=False, description="Only conversations with unread messages.")
 
 
+class TagRef(Schema):
+    id: uuid.UUID
+    name: str
+    color: str
+
+    @staticmethod
+    def resolve_id(obj: Any) -> uuid.UUID:
+        public_id: uuid.UUID = obj.public_id
+        return public_id
+
+
 class ConversationOut(Schema):
     id: uuid.UUID
     status: str
@@ -64,10 +75,20 @@ class ConversationOut(Schema):
     first_reply_at: dt.datetime | None
     resolved_at: dt.datetime | None
     created_at: dt.datetime
+    tags: list[TagRef]
 
     @staticmethod
     def resolve_id(obj: Conversation) -> uuid.UUID:
         return obj.public_id
+
+    @staticmethod
+    def resolve_tags(obj: Conversation) -> list[Any]:
+        # Prefetched by the list and detail queries.
+        return sorted(obj.tags.all(), key=lambda tag: tag.name)
+
+
+class TagsIn(Schema):
+    tag_ids: list[uuid.UUID] = Field(description="The tags it carries afterwards; [] for none.")
 
 
 class AssignIn(Schema):

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership
 from huike.core.errors import HuikeError
+from huike.customers.models import Tag
 from huike.inbox import selectors
 from huike.inbox.models import AgentPresence, AssignmentStrategy, ConversationStatus
 
@@ -146,6 +147,22 @@ class AssignForm(forms.Form):
         team.choices = [(TEAM_NONE, _("No team"))] + [
             (str(row.public_id), row.name) for row in selectors.teams(actor)
         ]
+
+
+class TagsForm(forms.Form):
+    tags = forms.ModelMultipleChoiceField(
+        label=_("Tags"),
+        queryset=Tag.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args: Any, actor: Actor, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["tags"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = Tag.objects.filter(workspace=actor.workspace).order_by("name")
+        field.to_field_name = "public_id"
 
 
 class StatusForm(forms.Form):

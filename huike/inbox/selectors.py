@@ -91,7 +91,9 @@ def conversation_list(actor: Actor, filters: ConversationFilters) -> QuerySet[Co
         )
     if filters.unread:
         queryset = queryset.filter(unread_count__gt=0)
-    return queryset.select_related("channel", "customer", "assignee__user", "team")
+    return queryset.select_related(
+        "channel", "customer", "assignee__user", "team"
+    ).prefetch_related("tags")
 
 
 def status_counts(actor: Actor) -> dict[str, int]:

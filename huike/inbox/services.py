@@ -27,6 +27,7 @@ from huike.channels.sending import OutboundContent, message_send
 from huike.core.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from huike.core.outbox import outbox_publish
 from huike.customers.events import event_record
+from huike.customers.models import Tag
 from huike.customers.services import UNSET
 from huike.inbox.models import (
     AgentPresence,
@@ -36,6 +37,7 @@ from huike.inbox.models import (
     Conversation,
     ConversationAssignment,
     ConversationStatus,
+    ConversationTag,
     InboxSettings,
     Message,
     MessageDirection,
@@ -379,6 +381,35 @@ def note_add(
             message.mentions.set(named)
         _publish_message(message)
     return message
+
+
+def conversation_tags_set(
+    *, actor: Actor, conversation: Conversation, tags: Sequence[Tag]
+) -> list[Tag]:
+    """Label the conversation with exactly `tags` (the workspace's customer tags); the labels
+    filter the inbox. Returns them by name."""
+    actor.require("inbox.reply")
+    wanted = {tag.pk: tag for tag in tags}
+    if any(tag.workspace_id != conversation.workspace_id for tag in wanted.values()):
+        raise InvalidInputError(_("No such tag."), field="tag_ids")
+    with transaction.atomic():
+        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+        links = ConversationTag.objects.filter(
+            workspace_id=conversation.workspace_id, conversation=conversation
+        )
+        links.exclude(tag_id__in=list(wanted)).delete()
+        present = set(links.values_list("tag_id", flat=True))
+        ConversationTag.objects.bulk_create(
+            [
+                ConversationTag(
+                    workspace_id=conversation.workspace_id, conversation=conversation, tag=tag
+                )
+                for tag_id, tag in wanted.items()
+                if tag_id not in present
+            ]
+        )
+        _publish_conversation(conversation, "tags")
+    return sorted(wanted.values(), key=lambda tag: tag.name)
 
 
 def conversation_mark_read(*, actor: Actor, conversation: Conversation) -> None:

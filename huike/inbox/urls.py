@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<uuid:public_id>/reply/", conversations.conversation_reply, name="conversation_reply"),
     path("<uuid:public_id>/note/", conversations.conversation_note, name="conversation_note"),
     path("<uuid:public_id>/claim/", conversations.conversation_claim, name="conversation_claim"),
+    path("<uuid:public_id>/tags/", conversations.conversation_tags, name="conversation_tags"),
     path("<uuid:public_id>/assign/", conversations.conversation_assign, name="conversation_assign"),
     path("<uuid:public_id>/status/", conversations.conversation_status, name="conversation_status"),
     path(

@@ -388,3 +388,77 @@ def test_the_endpoints_are_documented_under_inbox(admin: Client) -> None:
         tag for operation in paths["/api/v1/conversations"].values() for tag in operation["tags"]
     }
     assert tags == {"Inbox"}
+
+
+# --- tags and claim ---------------------------------------------------------------------------
+def test_tags_are_set_shown_and_filtered(
+    admin: Client, owner_actor: Actor, make_conversation: MakeConversation
+) -> None:
+    vip = Tag.objects.create(workspace=owner_actor.workspace, name="VIP")
+    refund = Tag.objects.create(workspace=owner_actor.workspace, name="Refund")
+    tagged = make_conversation(name="Tagged")
+    make_conversation(name="Plain")
+
+    response = admin.put(
+        f"{BASE}/{tagged.public_id}/tags",
+        {"tag_ids": [str(vip.public_id), str(refund.public_id)]},
+        content_type=JSON,
+    )
+
+    assert response.status_code == 200, response.content
+    assert [tag["name"] for tag in response.json()["tags"]] == ["Refund", "VIP"]
+    listed = admin.get(BASE, {"tag": str(vip.public_id)}).json()["items"]
+    assert [item["id"] for item in listed] == [str(tagged.public_id)]
+    cleared = admin.put(f"{BASE}/{tagged.public_id}/tags", {"tag_ids": []}, content_type=JSON)
+    assert cleared.json()["tags"] == []
+    assert not ConversationTag.objects.filter(conversation=tagged).exists()
+
+
+def test_a_tag_of_another_workspace_is_refused(
+    admin: Client, other_workspace: Any, make_conversation: MakeConversation
+) -> None:
+    foreign = Tag.objects.create(workspace=other_workspace, name="Theirs")
+    conversation = make_conversation()
+
+    response = admin.put(
+        f"{BASE}/{conversation.public_id}/tags",
+        {"tag_ids": [str(foreign.public_id)]},
+        content_type=JSON,
+    )
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "tag_ids"
+    assert not ConversationTag.objects.exists()
+
+
+def test_tags_and_claim_of_another_workspaces_conversation_are_404(
+    other_workspace: Any, make_conversation: MakeConversation
+) -> None:
+    conversation = make_conversation()
+    theirs = key_client(other_workspace)
+
+    assert (
+        theirs.put(
+            f"{BASE}/{conversation.public_id}/tags", {"tag_ids": []}, content_type=JSON
+        ).status_code
+        == 404
+    )
+    assert theirs.post(f"{BASE}/{conversation.public_id}/claim").status_code == 404
+    conversation.refresh_from_db()
+    assert conversation.assignee_id is None
+
+
+def test_claim_takes_an_unassigned_conversation_once(
+    member: Membership, member_client: Client, make_conversation: MakeConversation
+) -> None:
+    conversation = make_conversation()
+
+    first = member_client.post(f"{BASE}/{conversation.public_id}/claim")
+    again = member_client.post(f"{BASE}/{conversation.public_id}/claim")
+
+    assert first.status_code == 200, first.content
+    assert first.json()["assignee"]["id"] == str(member.public_id)
+    assert again.status_code == 200
+    assert ConversationAssignment.objects.filter(conversation=conversation).count() == 1
+    conversation.refresh_from_db()
+    assert conversation.assignee_id == member.pk

@@ -517,3 +517,38 @@ def test_a_filter_naming_an_unknown_channel_matches_nothing(
     assert _rows(owner_client.get(LIST + "?channel=0b7c0c1e-0000-4000-8000-000000000000")) == []
     assert _rows(owner_client.get(LIST + "?channel=junk")) == []
     assert len(_rows(owner_client.get(LIST + "?status=bogus"))) == 1
+
+
+def test_tags_are_set_from_the_conversation_page(
+    owner_client: Client, owner_actor: Actor, make_conversation: MakeConversation
+) -> None:
+    vip = Tag.objects.create(workspace=owner_actor.workspace, name="VIP")
+    conversation = make_conversation()
+
+    page = owner_client.get(f"/inbox/{conversation.public_id}/")
+    response = owner_client.post(
+        f"/inbox/{conversation.public_id}/tags/", {"tags": [str(vip.public_id)]}
+    )
+
+    assert b'data-testid="tags-form"' in page.content
+    assert response.status_code == 302
+    assert list(
+        ConversationTag.objects.filter(conversation=conversation).values_list("tag", flat=True)
+    ) == [vip.pk]
+
+
+def test_tags_of_a_conversation_in_another_workspace_cannot_be_set(
+    owner_actor: Actor, other_workspace: Any, make_member: Any, make_conversation: MakeConversation
+) -> None:
+    vip = Tag.objects.create(workspace=owner_actor.workspace, name="VIP")
+    conversation = make_conversation()
+    stranger = make_member("stranger@other.test", "admin", target=other_workspace)
+    stranger.accepted_at = timezone.now()
+    stranger.save(update_fields=["accepted_at"])
+    client = Client()
+    client.force_login(stranger.user)
+
+    response = client.post(f"/inbox/{conversation.public_id}/tags/", {"tags": [str(vip.public_id)]})
+
+    assert response.status_code in (403, 404)
+    assert not ConversationTag.objects.exists()

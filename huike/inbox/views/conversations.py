@@ -33,6 +33,7 @@ from huike.inbox.forms import (
     PresenceForm,
     ReplyForm,
     StatusForm,
+    TagsForm,
     add_service_error,
 )
 from huike.inbox.models import AgentPresence, Conversation, ConversationStatus, Message
@@ -246,6 +247,7 @@ def _detail_context(
     request: HttpRequest, actor: Actor, conversation: Conversation, **composer: Any
 ) -> dict[str, Any]:
     rows, page = _thread(request, conversation)
+    tags = selectors.conversation_tags(conversation)
     assign_form = None
     if actor.has("inbox.assign"):
         assign_form = AssignForm(
@@ -259,7 +261,10 @@ def _detail_context(
         **_composer_context(actor, conversation, **composer),
         "rows": rows,
         "thread_page": page,
-        "tags": selectors.conversation_tags(conversation),
+        "tags": tags,
+        "tags_form": (
+            TagsForm(actor=actor, initial={"tags": tags}) if actor.has("inbox.reply") else None
+        ),
         "summary": _customer_summary(actor, conversation),
         "assign_form": assign_form,
         "status_form": StatusForm(initial={"status": conversation.status}),
@@ -419,6 +424,22 @@ def conversation_claim(request: HttpRequest, actor: Actor, public_id: uuid.UUID)
         messages.error(request, error.detail)
     else:
         messages.success(request, _("The conversation is yours."))
+    return redirect(_detail_url(conversation))
+
+
+@inbox_page
+@require_POST
+def conversation_tags(request: HttpRequest, actor: Actor, public_id: uuid.UUID) -> HttpResponse:
+    actor.require("inbox.reply")
+    conversation = _conversation(actor, public_id)
+    form = TagsForm(request.POST, actor=actor)
+    if not form.is_valid():
+        messages.error(request, _("Choose tags from the list."))
+        return redirect(_detail_url(conversation))
+    services.conversation_tags_set(
+        actor=actor, conversation=conversation, tags=list(form.cleaned_data["tags"])
+    )
+    messages.success(request, _("Tags saved."))
     return redirect(_detail_url(conversation))
 
 
