@@ -165,6 +165,24 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- realtime (websockets) -----------------------------------------------------------------
+# Embedded mode: the web process's in-memory layer (a worker reaches it through RealtimeNotice
+# rows, see huike.inbox.realtime). With REDIS_URL every process sends through Redis.
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 1000, "expiry": 60},
+        }
+    }
+
 # --- background tasks -----------------------------------------------------------------------
 # "database" (default): django-tasks-db, no broker. "rq": RQ on Redis, for many workers on
 # many machines. Code only ever uses django.tasks, so switching is a setting.

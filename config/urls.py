@@ -10,6 +10,7 @@ urlpatterns = [
     path("customers/", include("huike.customers.urls")),
     path("inbox/", include("huike.inbox.urls")),
     path("hooks/", include("huike.channels.urls_hooks")),
+    path("webchat/", include("huike.inbox.webchat.urls")),
     path("settings/channels/", include("huike.channels.urls")),
     path("", include("huike.accounts.urls")),
 ]

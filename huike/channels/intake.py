@@ -26,7 +26,7 @@ from huike.channels.base import (
 from huike.channels.config import channel_context
 from huike.channels.models import Channel, InboundDelivery
 from huike.channels.registry import provider_for
-from huike.core.crypto import encrypted_column, workspace_keys
+from huike.core.crypto import WorkspaceKeys, encrypted_column, workspace_keys
 from huike.core.tasks import enqueue_on_commit
 
 logger = logging.getLogger("huike.channels.intake")
@@ -46,12 +46,25 @@ class _Cached:
 
 
 _contexts: dict[tuple[str, str], _Cached] = {}
+# A workspace's data-key snapshot, reused for CONTEXT_TTL_SECONDS: loading it is a query per
+# request otherwise (a fifth of a delivery's cost). A key rotated meanwhile is used for new
+# bodies within that time; bodies written with the previous version stay readable.
+_keys: dict[int, tuple[WorkspaceKeys, float]] = {}
 _contexts_lock = threading.Lock()
 
 
 def contexts_clear() -> None:
     with _contexts_lock:
         _contexts.clear()
+        _keys.clear()
+
+
+def _workspace_keys(workspace_id: int) -> tuple[WorkspaceKeys, bool]:
+    """The workspace's keys, and whether they came from the cache."""
+    cached = _keys.get(workspace_id)
+    if cached is not None and time.monotonic() - cached[1] < CONTEXT_TTL_SECONDS:
+        return cached[0], True
+    return workspace_keys(workspace_id), False
 
 
 def _channel(kind: str, public_id: str) -> _Cached | None:
@@ -144,14 +157,19 @@ def _prepared(column: str, value: Any) -> Any:
 
 
 def deliveries_store(
-    channel: Channel, incoming: list[IncomingDelivery], *, received_at: Any = None
+    channel: Channel,
+    incoming: list[IncomingDelivery],
+    *,
+    received_at: Any = None,
+    enqueue: bool = True,
 ) -> list[int]:
     """Insert the deliveries the inbound log does not have yet; the ids of the new ones, each
-    enqueued for processing when the transaction commits."""
+    enqueued for processing when the transaction commits. A caller that processes them at
+    once itself (the website chat) passes enqueue=False and enqueues what it could not."""
     if not incoming:
         return []
     received_at = received_at or timezone.now()
-    keys = workspace_keys(channel.workspace_id)
+    keys, from_cache = _workspace_keys(channel.workspace_id)
     column = encrypted_column(InboundDelivery, "body_token")
     sql = _insert_sql()
     new_ids: list[int] = []
@@ -187,9 +205,14 @@ def deliveries_store(
             row = cursor.fetchone()
             if row is not None:
                 new_ids.append(row[0])
-        if new_ids:
+        if new_ids and enqueue:
             from huike.channels.tasks import process_delivery
 
             for delivery_id in new_ids:
                 enqueue_on_commit(process_delivery, delivery_id)
+    if not from_cache:
+        # Only after the commit: a first encryption key created in a transaction that rolled
+        # back must not stay in a snapshot.
+        with _contexts_lock:
+            _keys[channel.workspace_id] = (keys, time.monotonic())
     return new_ids

@@ -127,6 +127,12 @@ PERIODIC_JOBS: list[PeriodicJob] = [
         offset=timedelta(hours=3, minutes=55),
     ),
     PeriodicJob(
+        "inbox.purge_realtime_notices",
+        "huike.inbox.jobs.purge_realtime_notices",
+        every=timedelta(minutes=5),
+        offset=timedelta(seconds=50),
+    ),
+    PeriodicJob(
         "inbox.wake_snoozed",
         "huike.inbox.jobs.wake_snoozed_conversations",
         every=timedelta(minutes=1),

@@ -299,3 +299,16 @@ class CannedReply(models.Model):
 
     def __str__(self) -> str:
         return self.shortcut
+
+
+class RealtimeNotice(models.Model):
+    """A realtime event written by a process that cannot reach the websockets itself (the
+    worker, when the channel layer is the web process's in-memory one); the web process
+    relays it to `group` and deletes it after a minute (huike.inbox.realtime)."""
+
+    group = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.group}: {self.payload.get('type', '')}"

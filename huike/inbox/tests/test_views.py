@@ -69,7 +69,7 @@ def test_list_shows_open_conversations_newest_first_with_unread_and_assignee(
     assert 'data-testid="unread">1<' in html
     assert "Hello" in html
     assert 'id="inbox-list"' in html
-    assert 'hx-trigger="huike:inbox from:body"' in html
+    assert "hx-trigger=\"huike:inbox[detail.type!='typing'] from:body\"" in html
     assert "inbox/realtime.js" in html
 
 

@@ -225,10 +225,13 @@ def _composer_context(
     templates = selectors.composer_templates(actor, conversation)
     canned = selectors.composer_canned_replies(actor, conversation)
     members = selectors.assignable_members(actor)
+    reply_form = reply_form or ReplyForm(template_choices=templates)
+    # realtime.js tells the customer (website chat) that an agent is typing here.
+    reply_form.fields["text"].widget.attrs["data-typing-conversation"] = str(conversation.public_id)
     return {
         "conversation": conversation,
         "can_reply": actor.has("inbox.reply"),
-        "reply_form": reply_form or ReplyForm(template_choices=templates),
+        "reply_form": reply_form,
         "note_form": note_form or NoteForm(members=members),
         "reply_error": reply_error,
         "canned_replies": canned,

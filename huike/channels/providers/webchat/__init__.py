@@ -1,0 +1,4 @@
+from huike.channels.base import Provider
+from huike.channels.providers.webchat.provider import WebchatProvider
+
+PROVIDERS: tuple[Provider, ...] = (WebchatProvider(),)
