@@ -10,11 +10,6 @@ PACKAGES = ("wechat", "meta", "douyin", "weibo", "linkedin", "email", "sms", "we
 def installed() -> list[Provider]:
     found: list[Provider] = []
     for package in PACKAGES:
-        try:
-            module = importlib.import_module(f"huike.channels.providers.{package}")
-        except ModuleNotFoundError as error:
-            if error.name != f"huike.channels.providers.{package}":
-                raise
-            continue
-        found.extend(getattr(module, "PROVIDERS", ()))
+        module = importlib.import_module(f"huike.channels.providers.{package}")
+        found.extend(module.PROVIDERS)
     return found

@@ -341,8 +341,8 @@ def test_parse_gbk_mail_declared_gb2312() -> None:
     assert message.sender.identity_kind == "email"
     assert message.sender.identity_value == "zhang.wei@example.cn"
     assert message.sender.name == "张伟"
-    assert message.subject == "询价：纪念版"  # noqa: RUF001
-    assert message.text == "您好，我想咨询朱镕基纪念版的价格。\n谢谢！"  # noqa: RUF001
+    assert message.subject == "询价：纪念版"
+    assert message.text == "您好，我想咨询朱镕基纪念版的价格。\n谢谢！"
     assert message.external_id == "<20261201101500.gbk01@mail.example.cn>"
     assert message.thread_key == "<20261201101500.gbk01@mail.example.cn>"
     assert message.sent_at == dt.datetime(2026, 12, 1, 2, 15, tzinfo=dt.UTC)

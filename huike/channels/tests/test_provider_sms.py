@@ -265,7 +265,7 @@ def test_aliyun_reply_td_is_an_opt_out() -> None:
         "up:1234567890:channel.opted_out",
     )
     assert opt_out.sender == td.sender
-    assert question.text == "请问周末营业吗？"  # noqa: RUF001
+    assert question.text == "请问周末营业吗？"
 
 
 # --- callback token (Aliyun, Tencent) ------------------------------------------------------------

@@ -306,7 +306,7 @@ def test_parse_text():
             external_id="24316598765432101",
             sent_at=SENT_AT,
             content_type="text",
-            text="你好，请问还有货吗？",  # noqa: RUF001 (real Chinese punctuation)
+            text="你好，请问还有货吗？",
         )
     ]
 
@@ -504,7 +504,7 @@ def test_send_text_fetches_token_once_and_caches_it():
         platform.route("POST", SEND_PATH, (200, {"errcode": 0, "errmsg": "ok", "msgid": 1001}))
         config = channel(api_base_url=platform.url)
 
-        first = provider.send(config, OutboundMessage(to=OPENID, text="您好，有货的"))  # noqa: RUF001
+        first = provider.send(config, OutboundMessage(to=OPENID, text="您好，有货的"))
         provider.send(config, OutboundMessage(to=OPENID, text="second"))
 
     (token_call,) = platform.calls_to(TOKEN_PATH)
@@ -518,7 +518,7 @@ def test_send_text_fetches_token_once_and_caches_it():
     assert sends[0].json == {
         "touser": OPENID,
         "msgtype": "text",
-        "text": {"content": "您好，有货的"},  # noqa: RUF001
+        "text": {"content": "您好，有货的"},
     }
     # UTF-8 as is, not \u escapes.
     assert "您好".encode() in sends[0].body

@@ -383,7 +383,7 @@ def test_welcome_code_send_is_one_request_on_a_warm_token():
         platform.calls.clear()
         message = OutboundMessage(
             to=EXTERNAL_USERID,
-            text="欢迎光临！",  # noqa: RUF001
+            text="欢迎光临！",
             properties={"welcome_code": "WELCOMECODE_abc123"},
         )
 
@@ -394,7 +394,7 @@ def test_welcome_code_send_is_one_request_on_a_warm_token():
     assert call.query == {"access_token": "CORP_TOKEN_1"}
     assert call.json == {
         "welcome_code": "WELCOMECODE_abc123",
-        "text": {"content": "欢迎光临！"},  # noqa: RUF001
+        "text": {"content": "欢迎光临！"},
     }
     assert result.provider_message_id == ""
 
