@@ -1,4 +1,5 @@
-"""The ASGI application: Django for HTTP, the realtime consumers for websockets.
+"""The ASGI application: Django for HTTP (webhooks taken before its middleware stack, see
+huike.channels.asgi), the realtime consumers for websockets.
 
 Building it marks this process as the web process (huike.inbox.realtime): in embedded mode
 only this process holds the websockets, so only it may send to the in-memory layer, and it
@@ -15,10 +16,14 @@ django_application = get_asgi_application()
 # After Django is set up: the consumers import models.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from huike.channels.asgi import with_webhook_intake  # noqa: E402
 from huike.inbox import realtime  # noqa: E402
 from huike.inbox.routing import websocket_urlpatterns  # noqa: E402
 
 realtime.web_process_mark()
 application = ProtocolTypeRouter(
-    {"http": django_application, "websocket": URLRouter(websocket_urlpatterns)}
+    {
+        "http": with_webhook_intake(django_application),
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
 )

@@ -210,9 +210,9 @@ def deliveries_store(
 
             for delivery_id in new_ids:
                 enqueue_on_commit(process_delivery, delivery_id)
-    if not from_cache:
-        # Only after the commit: a first encryption key created in a transaction that rolled
-        # back must not stay in a snapshot.
+    if not from_cache and not connection.in_atomic_block:
+        # Only once committed (not inside a caller's transaction): a first encryption key
+        # created in a transaction that rolled back must not stay in a snapshot.
         with _contexts_lock:
             _keys[channel.workspace_id] = (keys, time.monotonic())
     return new_ids

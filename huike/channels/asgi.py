@@ -1,0 +1,115 @@
+"""Webhook intake at the ASGI level: `/hooks/<kind>/<channel id>[/mime]` is served beside
+Django's middleware stack, the rest goes to `inner`.
+
+Why: under ASGI Django runs sync middleware and sync views in one thread per process, so a
+process takes one webhook at a time and spends most of it waiting for the commit. Here intake
+runs in a pool of threads, each with its own database connection, so the commits of several
+deliveries overlap. Verification, deduplication, the durable insert before the answer and the
+enqueue on commit are intake's own (huike.channels.intake, also reached through the Django
+view in huike.channels.views_hooks); what the stack adds (sessions, CSRF, auth, locale,
+workspace, API gateway) is nothing the endpoint uses. bench/RESULTS.md has the figures.
+"""
+
+import asyncio
+import concurrent.futures
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from django.db import connection
+from django.utils import timezone
+
+from huike.channels.base import WebhookRequest, WebhookResponse
+from huike.channels.intake import webhook_receive
+from huike.channels.views_hooks import MAX_BODY_BYTES
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+# Threads (hence database connections) per web process doing intake at once. SQLite has one
+# writer at a time: more threads would only queue for its lock.
+INTAKE_THREADS = int(os.environ.get("HUIKE_INTAKE_THREADS", "8"))
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        threads = 1 if connection.vendor == "sqlite" else max(INTAKE_THREADS, 1)
+        _pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="intake")
+    return _pool
+
+
+def _receive(kind: str, channel_id: str, request: WebhookRequest) -> WebhookResponse:
+    # Each pool thread keeps its connection (the pool is small and fixed, so they are bounded
+    # whatever CONN_MAX_AGE says): opening one per webhook would cost more than the webhook.
+    # One that saw an error is dropped, as Django drops it after a request.
+    try:
+        return webhook_receive(kind=kind, channel_public_id=channel_id, request=request)
+    finally:
+        if connection.errors_occurred:
+            connection.close()
+
+
+def hook_path(path: str) -> tuple[str, str] | None:
+    """(kind, channel id) of a webhook path, None for any other path."""
+    parts = path.split("/")
+    if (
+        (len(parts) == 4
+        and parts[1] == "hooks")
+        or (len(parts) == 5
+        and parts[1] == "hooks"
+        and (parts[4] == "mime"))
+    ):
+        return parts[2], parts[3]
+    return None
+
+
+def with_webhook_intake(inner: ASGIApp) -> ASGIApp:
+    async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        target = hook_path(scope.get("path", "")) if scope["type"] == "http" else None
+        if target is None:
+            await inner(scope, receive, send)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY_BYTES:
+                await _answer(send, WebhookResponse(413))
+                return
+        query_string = scope.get("query_string", b"").decode("latin-1")
+        request = WebhookRequest(
+            method=scope["method"],
+            query=dict(parse_qsl(query_string, keep_blank_values=True)),
+            headers={
+                name.decode("latin-1").lower(): value.decode("latin-1")
+                for name, value in scope["headers"]
+            },
+            body=bytes(body),
+            received_at=timezone.now(),
+            query_string=query_string,
+        )
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(_executor(), _receive, *target, request)
+        await _answer(send, answer)
+
+    return application
+
+
+async def _answer(send: Any, answer: WebhookResponse) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": answer.status,
+            "headers": [
+                (b"content-type", answer.content_type.encode()),
+                (b"content-length", str(len(answer.body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer.body})

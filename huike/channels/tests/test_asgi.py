@@ -1,0 +1,114 @@
+"""Webhook intake at the ASGI level (what uvicorn serves): signed deliveries stored once,
+refused ones stored nowhere, other paths handed to Django."""
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from asgiref.testing import ApplicationCommunicator
+
+from huike.accounts.access import Actor
+from huike.channels.asgi import hook_path, with_webhook_intake
+from huike.channels.intake import contexts_clear
+from huike.channels.models import Channel, InboundDelivery
+from huike.channels.services import channel_create
+from huike.channels.views_hooks import MAX_BODY_BYTES
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SECRET = "app-secret"
+
+
+async def _inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 299, "headers": []})
+    await send({"type": "http.response.body", "body": b"django"})
+
+
+def _call(path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    async def scenario() -> tuple[int, bytes]:
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": path,
+            "query_string": b"",
+            "headers": headers,
+        }
+        communicator = ApplicationCommunicator(with_webhook_intake(_inner), scope)
+        await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
+        start = await communicator.receive_output(10)
+        answer = await communicator.receive_output(10)
+        return start["status"], answer["body"]
+
+    result: tuple[int, bytes] = async_to_sync(scenario)()
+    return result
+
+
+@pytest.fixture
+def channel(owner_actor: Actor) -> Channel:
+    contexts_clear()
+    return channel_create(
+        actor=owner_actor,
+        kind="whatsapp",
+        name="WhatsApp",
+        config={
+            "phone_number_id": "1065",
+            "access_token": "t",
+            "app_secret": SECRET,
+            "verify_token": "v",
+        },
+    )
+
+
+def _signed(body: bytes, secret: str = SECRET) -> list[tuple[bytes, bytes]]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return [
+        (b"content-type", b"application/json"),
+        (b"x-hub-signature-256", f"sha256={digest}".encode()),
+    ]
+
+
+def _body(message_id: str) -> bytes:
+    value = {
+        "metadata": {"phone_number_id": "1065"},
+        "contacts": [{"profile": {"name": "Lin"}, "wa_id": "8613812345678"}],
+        "messages": [
+            {
+                "from": "8613812345678",
+                "id": message_id,
+                "timestamp": "1764583200",
+                "type": "text",
+                "text": {"body": "hi"},
+            }
+        ],
+    }
+    return json.dumps(
+        {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": value}]}]}
+    ).encode()
+
+
+def test_a_signed_delivery_is_stored_once(channel: Channel) -> None:
+    body = _body("wamid.ASGI1")
+    path = f"/hooks/whatsapp/{channel.public_id}"
+
+    assert _call(path, body, _signed(body)) == (200, b"EVENT_RECEIVED")
+    assert _call(path, body, _signed(body))[0] == 200
+
+    assert list(InboundDelivery.objects.values_list("dedupe_key", flat=True)) == ["wamid.ASGI1"]
+
+
+def test_a_wrong_signature_and_an_oversized_body_store_nothing(channel: Channel) -> None:
+    body = _body("wamid.ASGI2")
+    path = f"/hooks/whatsapp/{channel.public_id}"
+
+    assert _call(path, body, _signed(body, "wrong"))[0] == 403
+    assert _call(path, b"x" * (MAX_BODY_BYTES + 1), _signed(body))[0] == 413
+    assert not InboundDelivery.objects.exists()
+
+
+def test_other_paths_go_to_django() -> None:
+    assert _call("/inbox/", b"", []) == (299, b"django")
+    assert hook_path("/hooks/email/abc/mime") == ("email", "abc")
+    assert hook_path("/hooks/email/abc/other") is None
+    assert hook_path("/hooksx/a/b") is None
