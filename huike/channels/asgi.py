@@ -54,13 +54,9 @@ def _receive(kind: str, channel_id: str, request: WebhookRequest) -> WebhookResp
 def hook_path(path: str) -> tuple[str, str] | None:
     """(kind, channel id) of a webhook path, None for any other path."""
     parts = path.split("/")
-    if (
-        (len(parts) == 4
-        and parts[1] == "hooks")
-        or (len(parts) == 5
-        and parts[1] == "hooks"
-        and (parts[4] == "mime"))
-    ):
+    if len(parts) < 4 or parts[0] or parts[1] != "hooks":
+        return None
+    if len(parts) == 4 or (len(parts) == 5 and parts[4] == "mime"):
         return parts[2], parts[3]
     return None
 
