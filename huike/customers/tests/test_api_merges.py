@@ -62,6 +62,9 @@ def test_merge_then_undo_through_the_api(
         "matched_kind": "",
         "merged_by": merge.merged_by_label,
         "moved": {
+            # Rows of later parts that reference customers (conversations, outbound messages)
+            # are listed too; this customer had none.
+            **{label: 0 for label in body["moved"] if not label.startswith("customers.")},
             "customers.consentrecord": 0,
             "customers.customertag": 0,
             "customers.event": 1,
