@@ -297,7 +297,7 @@ def delivery_send(delivery_id: int) -> dict[str, Any]:
     reschedule) while attempts remain; otherwise the message ends sent or failed."""
     with transaction.atomic():
         delivery = (
-            OutboundDelivery.objects.select_for_update()
+            OutboundDelivery.objects.select_for_update(of=("self",))
             .select_related("channel", "identity")
             .filter(pk=delivery_id)
             .first()

@@ -579,7 +579,7 @@ def _candidates(conversation: Conversation, settings: InboxSettings) -> list[Age
     """Online agents who take conversations automatically, in the conversation's team when it
     has one, below their capacity; their state rows locked so concurrent assigners queue."""
     cutoff = timezone.now() - dt.timedelta(seconds=settings.online_timeout_seconds)
-    states = AgentState.objects.select_for_update().filter(
+    states = AgentState.objects.select_for_update(of=("self",)).filter(
         workspace_id=conversation.workspace_id,
         presence=AgentPresence.ONLINE,
         auto_assign=True,
