@@ -29,6 +29,7 @@ from huike.channels.base import (
 )
 from huike.channels.config import channel_context, channel_provider
 from huike.channels.models import Channel, MessageTemplate, OutboundDelivery
+from huike.channels.processing import OUTBOX_DELIVERY_UPDATED
 from huike.channels.templates_render import TemplateValues, given_name, template_render
 from huike.core.crypto import workspace_keys
 from huike.core.outbox import outbox_publish
@@ -40,7 +41,6 @@ from huike.customers.selectors import consent_allows
 logger = logging.getLogger("huike.channels.sending")
 
 MAX_ATTEMPTS = 6
-OUTBOX_DELIVERY_UPDATED = "channel.delivery.updated"
 
 
 @dataclass(frozen=True)
