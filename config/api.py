@@ -21,6 +21,7 @@ from huike.core.problem import register_problem_handlers
 from huike.customers.api import router as customers_router
 from huike.customers.import_api import router as customers_import_router
 from huike.inbox.api import router as inbox_router
+from huike.sales.api import router as sales_router
 
 
 class LocalSwagger(Swagger):
@@ -65,3 +66,4 @@ api.add_router("", customers_router)
 api.add_router("", customers_import_router)
 api.add_router("", channels_router)
 api.add_router("", inbox_router)
+api.add_router("", sales_router)

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "huike.customers",
     "huike.channels",
     "huike.inbox",
+    "huike.sales",
 ]
 
 if "pytest" in sys.modules:

@@ -9,6 +9,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("customers/", include("huike.customers.urls")),
     path("inbox/", include("huike.inbox.urls")),
+    path("sales/", include("huike.sales.urls")),
+    path("forms/", include("huike.sales.urls_public")),
     path("hooks/", include("huike.channels.urls_hooks")),
     path("webchat/", include("huike.inbox.webchat.urls")),
     path("settings/channels/", include("huike.channels.urls")),
