@@ -12,6 +12,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<uuid:public_id>/note/", conversations.conversation_note, name="conversation_note"),
     path("<uuid:public_id>/claim/", conversations.conversation_claim, name="conversation_claim"),
     path("<uuid:public_id>/tags/", conversations.conversation_tags, name="conversation_tags"),
+    path(
+        "<uuid:public_id>/actions/<slug:key>/",
+        conversations.conversation_action,
+        name="conversation_action",
+    ),
     path("<uuid:public_id>/assign/", conversations.conversation_assign, name="conversation_assign"),
     path("<uuid:public_id>/status/", conversations.conversation_status, name="conversation_status"),
     path(

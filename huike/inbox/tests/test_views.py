@@ -12,10 +12,15 @@ from django.utils import timezone
 
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Team
+from huike.channels.conversation_actions import (
+    ConversationContext,
+    register_conversation_action,
+    unregister_conversation_action,
+)
 from huike.channels.models import OutboundDelivery
+from huike.core.errors import InvalidInputError
 from huike.customers.models import ConsentPurpose, ConsentRecord, Tag
 from huike.customers.services import consent_record
-from huike.inbox.extensions import register_conversation_action, unregister_conversation_action
 from huike.inbox.models import (
     AgentState,
     Conversation,
@@ -443,13 +448,68 @@ def test_registered_conversation_actions_show_as_buttons(
 ) -> None:
     conversation = make_conversation()
     assert "data-action=" not in owner_client.get(_url(conversation)).content.decode()
-    register_conversation_action(
-        "lead", "Turn into a lead", "inbox:conversation_claim", "inbox.configure"
-    )
+    register_conversation_action("lead", "Turn into a lead", "inbox.configure", lambda *_: "/")
     try:
         assert 'data-action="lead"' in owner_client.get(_url(conversation)).content.decode()
         member_page = member_client.get(_url(conversation)).content.decode()
         assert 'data-action="lead"' not in member_page
+    finally:
+        unregister_conversation_action("lead")
+
+
+def test_conversation_action_runs_the_handler_and_links_its_record(
+    owner_client: Client, member_client: Client, make_conversation: MakeConversation
+) -> None:
+    # given an action whose handler sees the conversation as plain values
+    conversation = make_conversation(text="I want 20 licences")
+    seen: list[ConversationContext] = []
+
+    def handler(actor: Actor, context: ConversationContext) -> str:
+        seen.append(context)
+        return "/customers/"
+
+    register_conversation_action("lead", "Turn into a lead", "inbox.configure", handler)
+    try:
+        # when a role without the action's permission presses it
+        denied = member_client.post(_url(conversation, "actions/lead"))
+        # then it is not found and nothing ran
+        assert denied.status_code == 404
+        assert seen == []
+        # when the owner presses it
+        response = owner_client.post(_url(conversation, "actions/lead"))
+        # then the handler got the conversation and the page goes to what it made
+        assert response.status_code == 302
+        assert response["Location"] == "/customers/"
+        assert len(seen) == 1
+        context = seen[0]
+        assert context.conversation_public_id == conversation.public_id
+        assert context.customer_id == conversation.customer_id
+        assert context.channel_kind == "sms"
+        assert context.transcript == "Customer: I want 20 licences"
+        conversation.refresh_from_db()
+        assert conversation.linked_records == {"lead": "/customers/"}
+        page = owner_client.get(_url(conversation)).content.decode()
+        assert 'data-linked="lead"' in page
+    finally:
+        unregister_conversation_action("lead")
+
+
+def test_conversation_action_errors_are_shown_and_change_nothing(
+    owner_client: Client, make_conversation: MakeConversation
+) -> None:
+    conversation = make_conversation()
+
+    def handler(actor: Actor, context: ConversationContext) -> str:
+        raise InvalidInputError("This customer has no phone.")
+
+    register_conversation_action("lead", "Turn into a lead", "inbox.configure", handler)
+    try:
+        response = owner_client.post(_url(conversation, "actions/lead"), follow=True)
+        assert "This customer has no phone." in response.content.decode()
+        conversation.refresh_from_db()
+        assert conversation.linked_records == {}
+        unknown = owner_client.post(_url(conversation, "actions/nothing"))
+        assert unknown.status_code == 404
     finally:
         unregister_conversation_action("lead")
 

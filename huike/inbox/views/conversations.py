@@ -18,13 +18,19 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from huike.accounts.access import Actor, lookup_membership, lookup_team
-from huike.core.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from huike.channels.conversation_actions import conversation_actions
+from huike.core.errors import (
+    ConflictError,
+    HuikeError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from huike.core.pagination import Page, paginate
 from huike.customers import selectors as customer_selectors
 from huike.customers.access import access_customer
 from huike.customers.models import Customer
-from huike.inbox import selectors, services
-from huike.inbox.extensions import conversation_actions
+from huike.inbox import actions, selectors, services
 from huike.inbox.forms import (
     STATUS_TABS,
     AssignForm,
@@ -275,6 +281,7 @@ def _detail_context(
         and actor.membership is not None
         and conversation.assignee_id is None,
         "actions": conversation_actions(actor.permissions),
+        "linked_records": conversation.linked_records,
         "realtime_enabled": True,
     }
 
@@ -428,6 +435,23 @@ def conversation_claim(request: HttpRequest, actor: Actor, public_id: uuid.UUID)
     else:
         messages.success(request, _("The conversation is yours."))
     return redirect(_detail_url(conversation))
+
+
+@inbox_page
+@require_POST
+def conversation_action(
+    request: HttpRequest, actor: Actor, public_id: uuid.UUID, key: str
+) -> HttpResponse:
+    """An action another part registered ("Turn into a lead"): go to what it made."""
+    conversation = _conversation(actor, public_id)
+    try:
+        url = actions.conversation_action_run(actor=actor, conversation=conversation, key=key)
+    except (NotFoundError, PermissionDeniedError):
+        raise
+    except HuikeError as error:
+        messages.error(request, error.detail)
+        return redirect(_detail_url(conversation))
+    return redirect(url)
 
 
 @inbox_page
