@@ -845,3 +845,32 @@ def test_timeline_names_event_kinds_in_the_readers_language(owner_client, owner_
     owner_client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
     chinese = owner_client.get(f"/customers/{customer_id}/", headers={"Accept-Language": "zh-hans"})
     assert "浏览了页面" in chinese.content.decode()
+
+
+def test_registered_panels_show_on_the_360_page_when_their_context_allows(
+    owner_client: Client, member_client: Client, member: Membership, wang: Customer
+) -> None:
+    from huike.customers.panels import register_customer_panel, unregister_customer_panel
+
+    Customer.objects.filter(pk=wang.pk).update(owner=member)
+
+    # given a panel shown only to roles that may configure customers
+    def context(actor: Actor, customer: Customer) -> dict[str, Any] | None:
+        if not actor.has("customers.configure"):
+            return None
+        return {"key": "deals", "text": f"2 open deals of {customer.name}"}
+
+    register_customer_panel("deals", "recordapp/panel.html", context, order=10)
+    try:
+        # when the owner and a member without the permission open the page
+        owner_page = _content(owner_client.get(_detail(wang)))
+        member_page = member_client.get(_detail(wang))
+        # then the owner sees the panel with its context, the member (who sees the customer)
+        # does not
+        assert member_page.status_code == 200
+        assert (
+            f'<section class="panel" data-panel="deals">2 open deals of {wang.name}' in owner_page
+        )
+        assert 'data-panel="deals"' not in _content(member_page)
+    finally:
+        unregister_customer_panel("deals")

@@ -49,6 +49,7 @@ from huike.customers.models import (
     Event,
     Identity,
 )
+from huike.customers.panels import customer_panels
 from huike.customers.views import reads
 from huike.customers.views.common import (
     TIMELINE_PAGE_SIZE,
@@ -293,6 +294,7 @@ def _detail_context(
         "can_merge": actor.has("customers.merge"),
         "can_reveal": actor.has("pii.reveal"),
         "can_see_amounts": actor.has("amounts.view"),
+        "panels": [] if customer.is_merged else customer_panels(actor, customer),
     }
 
 
