@@ -16,6 +16,9 @@ from huike.customers.models import Customer, Event
 from huike.customers.values import parse_money
 
 ORDER_PAID = "order.paid"
+# A refund takes back what its order's order.paid added (its amount and the count of one
+# order); the totals never go below zero.
+ORDER_REFUNDED = "order.refunded"
 # Events that are bookkeeping about the record rather than something the customer did.
 RECORD_KINDS = frozenset(
     {
@@ -95,6 +98,11 @@ def profile_apply(customer: Customer, events: Iterable[Event]) -> bool:
             customer.total_spent = Decimal(customer.total_spent) + order_amount(event.properties)
             if customer.last_purchase_at is None or event.occurred_at > customer.last_purchase_at:
                 customer.last_purchase_at = event.occurred_at
+        elif event.kind == ORDER_REFUNDED:
+            customer.order_count = max(customer.order_count - 1, 0)
+            customer.total_spent = max(
+                Decimal(customer.total_spent) - order_amount(event.properties), Decimal(0)
+            )
     rfm_scores(customer)
     after = [getattr(customer, name) for name in (*DERIVED_FIELDS, "last_seen_at")]
     return before != after
@@ -154,11 +162,15 @@ def customer_profile_refresh(customer: Customer) -> None:
         count=Count("id"),
         last=Max("occurred_at"),
     )
+    refunds = events.filter(kind=ORDER_REFUNDED)
     total = Decimal(0)
     for properties in orders.values_list("properties", flat=True):
         total += order_amount(properties or {})
+    for properties in refunds.values_list("properties", flat=True):
+        total -= order_amount(properties or {})
     customer.last_interaction_at = interactions.aggregate(last=Max("occurred_at"))["last"]
-    customer.order_count = stats["count"] or 0
+    customer.order_count = max((stats["count"] or 0) - refunds.count(), 0)
+    total = max(total, Decimal(0))
     customer.last_purchase_at = stats["last"]
     customer.total_spent = total
     rfm_scores(customer)

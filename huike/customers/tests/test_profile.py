@@ -125,6 +125,24 @@ def test_events_recorded_through_the_service_update_the_saved_profile(customer):
     )
 
 
+def test_a_refund_takes_its_order_back_off_the_profile(customer):
+    # given two paid orders, one of them refunded
+    event_record(customer=customer, kind="order.paid", occurred_at=T0, properties={"amount": "88"})
+    event_record(customer=customer, kind="order.paid", occurred_at=T0, properties={"amount": "12"})
+    event_record(
+        customer=customer,
+        kind="order.refunded",
+        occurred_at=T0 + dt.timedelta(days=1),
+        properties={"amount": "88"},
+    )
+    # then one order of 12 counts, as it arrived and recomputed
+    customer.refresh_from_db()
+    assert (customer.order_count, customer.total_spent) == (1, Decimal("12.00"))
+    customer_profile_refresh(customer)
+    customer.refresh_from_db()
+    assert (customer.order_count, customer.total_spent) == (1, Decimal("12.00"))
+
+
 def test_a_huge_amount_does_not_break_the_customer(customer):
     # when an integration sends an amount no total can hold
     event_record(
