@@ -1,11 +1,10 @@
 """Identity resolution and merging under real concurrent transactions (PostgreSQL; SQLite
 serializes writers, so the races cannot happen there)."""
 
-import threading
 from typing import Any
 
 import pytest
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 
 from huike.accounts.access import Actor
 from huike.core.errors import ConflictError
@@ -13,41 +12,15 @@ from huike.customers.ingest import events_ingest
 from huike.customers.merging import customer_merge
 from huike.customers.models import Customer, CustomerMerge, Event, Identity
 from huike.customers.services import CustomerData, customer_create
+from tests.concurrency import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
-# Only reached if the code under test deadlocks; measures nothing.
-STUCK_SECONDS = 30
 
 
 @pytest.fixture(autouse=True)
 def _postgresql_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("concurrent transactions are tested on PostgreSQL")
-
-
-def _run_together(*targets: Any) -> list[BaseException]:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(targets))
-
-    def wrap(target: Any) -> Any:
-        def run() -> None:
-            try:
-                barrier.wait(STUCK_SECONDS)
-                target()
-            except BaseException as error:
-                errors.append(error)
-            finally:
-                close_old_connections()
-
-        return run
-
-    threads = [threading.Thread(target=wrap(target)) for target in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(STUCK_SECONDS)
-    assert not any(thread.is_alive() for thread in threads)
-    return errors
 
 
 def test_two_batches_naming_the_same_new_person_make_one_customer(owner_actor: Actor):
@@ -63,7 +36,7 @@ def test_two_batches_naming_the_same_new_person_make_one_customer(owner_actor: A
 
         return run
 
-    errors = _run_together(send("first"), send("second"))
+    errors = run_together(send("first"), send("second"))
     assert errors == []
     assert Customer.objects.filter(workspace=owner_actor.workspace).count() == 1
     assert Identity.objects.filter(workspace=owner_actor.workspace).count() == 1
@@ -78,7 +51,7 @@ def test_two_merges_of_the_same_customer_at_once_leave_one_merge(owner_actor: Ac
     def merge_into(target: Customer) -> Any:
         return lambda: customer_merge(actor=owner_actor, survivor=target, absorbed=absorbed)
 
-    errors = _run_together(merge_into(survivor), merge_into(other))
+    errors = run_together(merge_into(survivor), merge_into(other))
     assert len(errors) == 1
     assert isinstance(errors[0], ConflictError)
     assert CustomerMerge.objects.filter(absorbed=absorbed).count() == 1
@@ -110,7 +83,7 @@ def test_concurrent_orders_of_one_customer_all_count(owner_actor: Actor):
 
         return run
 
-    errors = _run_together(pay("a"), pay("b"), pay("c"))
+    errors = run_together(pay("a"), pay("b"), pay("c"))
     assert errors == []
     customer.refresh_from_db()
     assert (customer.order_count, str(customer.total_spent)) == (9, "90.00")

@@ -6,12 +6,10 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.utils import timezone
 
 from huike.accounts.access import Actor
@@ -34,10 +32,9 @@ from huike.inbox.models import (
     Message,
 )
 from huike.inbox.services import assign_automatically, conversation_claim
+from tests.concurrency import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
-# Only reached if the code under test deadlocks; measures nothing.
-STUCK_SECONDS = 30
 SECRET = "app-secret"
 PHONE_NUMBER_ID = "1065"
 
@@ -46,31 +43,6 @@ PHONE_NUMBER_ID = "1065"
 def _postgresql_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("concurrent transactions are tested on PostgreSQL")
-
-
-def _run_together(*targets: Callable[[], Any]) -> list[BaseException]:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(targets))
-
-    def wrap(target: Callable[[], Any]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                barrier.wait(STUCK_SECONDS)
-                target()
-            except BaseException as error:
-                errors.append(error)
-            finally:
-                close_old_connections()
-
-        return run
-
-    threads = [threading.Thread(target=wrap(target)) for target in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(STUCK_SECONDS)
-    assert not any(thread.is_alive() for thread in threads)
-    return errors
 
 
 @pytest.fixture
@@ -140,7 +112,7 @@ def _pending(channel: Channel, message_id: str, text: str) -> int:
 def test_two_workers_on_one_delivery_record_it_once(channel: Channel) -> None:
     delivery_id = _pending(channel, "wamid.1", "hello")
 
-    errors = _run_together(
+    errors = run_together(
         lambda: delivery_process(delivery_id), lambda: delivery_process(delivery_id)
     )
 
@@ -155,7 +127,7 @@ def test_two_first_messages_of_one_new_person_make_one_customer_and_one_conversa
     first = _pending(channel, "wamid.1", "hello")
     second = _pending(channel, "wamid.2", "are you there?")
 
-    errors = _run_together(lambda: delivery_process(first), lambda: delivery_process(second))
+    errors = run_together(lambda: delivery_process(first), lambda: delivery_process(second))
 
     assert errors == []
     assert Customer.objects.filter(workspace=channel.workspace).count() == 1
@@ -186,7 +158,7 @@ def test_two_agents_taking_one_conversation_leave_one_owner(
         Actor.for_membership(_agent(make_member, f"agent{number}@acme.test")) for number in range(2)
     ]
 
-    errors = _run_together(
+    errors = run_together(
         *[
             lambda agent=agent: conversation_claim(actor=agent, conversation=conversation)
             for agent in agents
@@ -213,7 +185,7 @@ def test_two_assigners_never_exceed_an_agents_capacity(
     )
     conversations = [_conversation(channel, owner_actor) for _ in range(2)]
 
-    errors = _run_together(*[lambda c=c: assign_automatically(c) for c in conversations])
+    errors = run_together(*[lambda c=c: assign_automatically(c) for c in conversations])
 
     assert errors == []
     assigned = Conversation.objects.filter(pk__in=[c.pk for c in conversations], assignee=agent)
