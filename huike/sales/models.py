@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
@@ -534,8 +535,52 @@ class Deal(OwnedRecord):
             ),
             models.Index(fields=["workspace", "pipeline", "status"], name="deal_ws_pipeline_idx"),
             models.Index(fields=["workspace", "owner", "status"], name="deal_ws_owner_idx"),
-            models.Index(fields=["workspace", "status", "closed_at"], name="deal_ws_closed_idx"),
+            # Won per month (forecast, attainment, the statistical forecast's history): the
+            # columns they add up are in the index, so PostgreSQL answers from it alone
+            # (trailing key columns rather than INCLUDE, which SQLite does not have).
+            models.Index(
+                fields=[
+                    "workspace",
+                    "status",
+                    "closed_at",
+                    "currency",
+                    "owner",
+                    "team",
+                    "pipeline",
+                    "amount",
+                ],
+                name="deal_ws_closed_idx",
+            ),
             models.Index(fields=["workspace", "customer"], name="deal_ws_customer_idx"),
+            # The funnel: a pipeline's deals created in a period, per stage (index-only).
+            models.Index(
+                fields=[
+                    "workspace",
+                    "pipeline",
+                    "created_at",
+                    "stage",
+                    "status",
+                    "currency",
+                    "amount",
+                    "id",
+                ],
+                name="deal_ws_funnel_idx",
+            ),
+            # The forecast: open deals by expected close date (index-only).
+            models.Index(
+                fields=[
+                    "workspace",
+                    "expected_close_date",
+                    "currency",
+                    "stage",
+                    "forecast_category",
+                    "owner",
+                    "team",
+                    "amount",
+                ],
+                name="deal_ws_forecast_idx",
+                condition=Q(status="open"),
+            ),
         ]
         verbose_name = _("deal")
         verbose_name_plural = _("deals")
@@ -600,8 +645,18 @@ class DealStageChange(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["deal", "changed_at"], name="dealstage_deal_idx"),
+            # Also the funnel's: the moves of a pipeline since a date (index-only).
             models.Index(
-                fields=["workspace", "pipeline", "changed_at"], name="dealstage_pipeline_idx"
+                fields=[
+                    "workspace",
+                    "pipeline",
+                    "changed_at",
+                    "deal",
+                    "from_stage",
+                    "to_stage",
+                    "seconds_in_from",
+                ],
+                name="dealstage_pipeline_idx",
             ),
         ]
         ordering = ["changed_at", "id"]
@@ -710,9 +765,10 @@ class Task(OwnedRecord):
             models.Index(
                 fields=["workspace", "owner", "status", "due_at"], name="task_ws_owner_idx"
             ),
-            # The reminder job: open tasks whose reminder has not gone out.
+            # The reminder job: open tasks whose reminder has not gone out, by the moment it
+            # is due (the reminder time, else the due time: huike.sales.tasks_service).
             models.Index(
-                fields=["remind_at"],
+                Coalesce("remind_at", "due_at"),
                 name="task_reminder_idx",
                 condition=Q(status="open", reminded_at__isnull=True),
             ),
@@ -723,11 +779,18 @@ class Task(OwnedRecord):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def is_overdue(self) -> bool:
+        """Open and past its due moment (the same instant in every time zone; which *day* a
+        task falls on is the workspace's business, see huike.sales.tasks_service.my_day)."""
+        return self.status == TaskStatus.OPEN and self.due_at is not None and self.due_at < now()
+
 
 class Notification(models.Model):
     """An in-app notice to one member (a task reminder, an SLA warning, an escalation)."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     recipient = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=40)
     title = models.CharField(max_length=200)
@@ -740,9 +803,10 @@ class Notification(models.Model):
 
     class Meta:
         constraints = [
+            _public_id_unique("notification"),
             models.UniqueConstraint(
                 fields=["recipient", "kind", "subject_key"], name="notification_unique_subject"
-            )
+            ),
         ]
         indexes = [
             models.Index(fields=["recipient", "read_at", "-created_at"], name="notification_idx")
