@@ -131,6 +131,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "huike.accounts.context_processors.workspace",
+                "huike.sales.context_processors.notifications",
             ],
         },
     },
