@@ -1,0 +1,801 @@
+"""Reads behind the funnel and the forecast (selectors; nothing here writes).
+
+Every figure is an SQL aggregate over `huike.sales.access.visible_deals(actor)`, so record
+rules apply (a rep sees their own numbers, a manager the team subtree, view-all roles
+everything) and the number of queries does not depend on the number of deals.
+
+Funnel: the deals of one pipeline *created* in the period (dates in the workspace time zone,
+both ends included). Of those, a deal has "reached" every open or won stage up to the furthest
+one it has ever been in — its current stage or any stage its history (DealStageChange.to_stage)
+moved it to — so a deal that jumped from Qualification straight to Proposal counts for Needs
+analysis too, and a deal moved back keeps what it reached. A deal lost without any history
+counts for the first stage only. Conversion is reached(stage) / reached(previous stage);
+average time in a stage is the mean of DealStageChange.seconds_in_from over the moves out of it.
+
+Forecast: open deals by the month of their expected close date; weighted = Σ amount *
+probability / 100, commit = deals in the commit category, best case = commit + best case, the
+pipeline total counts every open deal (omitted ones too, which the three forecasts leave out);
+won = deals won in the month (closed_at in the workspace time zone). Amounts are never added
+across currencies: each report is for one currency (the workspace's unless asked otherwise).
+The statistical forecast is Holt's linear exponential smoothing of the monthly won totals
+(see `statistical_forecast`).
+"""
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    DateField,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncMonth
+from django.utils.timezone import now
+from django.utils.translation import gettext as _
+
+from huike.accounts.access import Actor
+from huike.accounts.models import Membership, Team
+from huike.accounts.visibility import team_subtree_ids
+from huike.core.errors import InvalidInputError, NotFoundError
+from huike.sales.access import access_target, visible_deals
+from huike.sales.models import (
+    Deal,
+    DealStageChange,
+    ForecastCategory,
+    Pipeline,
+    SalesTarget,
+    Stage,
+    StageKind,
+)
+
+CENT = Decimal("0.01")
+# The funnel's period when none is asked for: the last 90 days, today included.
+FUNNEL_DEFAULT_DAYS = 90
+# A funnel longer than this is refused: beyond a few years the counts say nothing about a
+# period any more, and the query would read the whole history for it.
+FUNNEL_MAX_DAYS = 5 * 366
+# The forecast's months when none are asked for: this month and the next two.
+FORECAST_DEFAULT_MONTHS = 3
+# Monthly won totals the statistical forecast looks back on.
+HISTORY_MONTHS = 24
+# Rolling-origin back-test: each of the last BACKTEST_MONTHS complete months is forecast from
+# the months before it only; every origin needs MIN_FIT_MONTHS months to fit Holt's two
+# components (level and trend) on. Below MIN_HISTORY_MONTHS we say so instead of forecasting.
+BACKTEST_MONTHS = 6
+MIN_FIT_MONTHS = 3
+MIN_HISTORY_MONTHS = MIN_FIT_MONTHS + BACKTEST_MONTHS
+# The grid Holt's smoothing parameters are chosen from (least one-step-ahead squared error).
+SMOOTHING_GRID = tuple(round(0.1 * step, 1) for step in range(1, 10))
+
+Group = Literal["rep", "team", "pipeline"]
+GROUPS: tuple[Group, ...] = ("rep", "team", "pipeline")
+
+
+def workspace_zone(actor: Actor) -> ZoneInfo:
+    return ZoneInfo(actor.workspace.timezone)
+
+
+def workspace_today(actor: Actor) -> dt.date:
+    return now().astimezone(workspace_zone(actor)).date()
+
+
+def _cents(value: Decimal | int | float | None) -> Decimal:
+    if value is None:
+        return Decimal("0.00")
+    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _day_start(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+
+
+def _money_field() -> DecimalField:  # type: ignore[type-arg]
+    return DecimalField(max_digits=20, decimal_places=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Funnel
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoneyTotal:
+    currency: str
+    count: int
+    amount: Decimal | None  # None: the role may not see amounts
+
+
+@dataclass(frozen=True)
+class FunnelStage:
+    stage: Stage
+    reached: int
+    # reached / reached at the previous stage (0-1); None for the first stage or after zero.
+    conversion_rate: float | None
+    average_seconds: int | None
+    # Share of the first stage's deals that got this far (0-1): the bar's width.
+    share_of_top: float
+
+    @property
+    def public_id(self) -> uuid.UUID:
+        return self.stage.public_id
+
+
+@dataclass(frozen=True)
+class Funnel:
+    pipeline: Pipeline
+    date_from: dt.date
+    date_to: dt.date
+    deal_count: int
+    stages: list[FunnelStage]
+    won: list[MoneyTotal]
+    lost: list[MoneyTotal]
+    won_count: int
+    lost_count: int
+    show_amounts: bool
+
+    @property
+    def win_rate(self) -> float | None:
+        closed = self.won_count + self.lost_count
+        return self.won_count / closed if closed else None
+
+
+def funnel_period(
+    actor: Actor, date_from: dt.date | None, date_to: dt.date | None
+) -> tuple[dt.date, dt.date]:
+    """The period asked for, completed with the defaults; InvalidInputError when backwards or
+    too long."""
+    date_to = date_to or workspace_today(actor)
+    date_from = date_from or date_to - dt.timedelta(days=FUNNEL_DEFAULT_DAYS - 1)
+    if date_from > date_to:
+        raise InvalidInputError(_("The period ends before it starts."), field="from")
+    if (date_to - date_from).days >= FUNNEL_MAX_DAYS:
+        raise InvalidInputError(
+            _("Choose a period of at most %(days)d days.") % {"days": FUNNEL_MAX_DAYS},
+            field="from",
+        )
+    return date_from, date_to
+
+
+def funnel_deals(
+    actor: Actor, pipeline: Pipeline, date_from: dt.date, date_to: dt.date
+) -> QuerySet[Deal]:
+    zone = workspace_zone(actor)
+    return visible_deals(actor).filter(
+        pipeline=pipeline,
+        created_at__gte=_day_start(date_from, zone),
+        created_at__lt=_day_start(date_to + dt.timedelta(days=1), zone),
+    )
+
+
+def _money_totals(
+    rows: Sequence[Mapping[str, Any]], status: str, show_amounts: bool
+) -> tuple[list[MoneyTotal], int]:
+    totals = [
+        MoneyTotal(
+            currency=row["currency"],
+            count=row["count"],
+            amount=_cents(row["amount"]) if show_amounts else None,
+        )
+        for row in rows
+        if row["status"] == status
+    ]
+    return totals, sum(total.count for total in totals)
+
+
+def _position_of(field: str, positions: Mapping[int, int], default: int | None) -> Case:
+    """The funnel position of the stage `field` names (a CASE over the pipeline's few stages,
+    so the big tables are read without joining the stage table)."""
+    return Case(
+        *(
+            When(**{field: stage_id}, then=Value(position))
+            for stage_id, position in positions.items()
+        ),
+        default=Value(default),
+        output_field=IntegerField(),
+    )
+
+
+def funnel_report(
+    actor: Actor,
+    pipeline: Pipeline,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> Funnel:
+    """The funnel of `pipeline` for the deals created in the period (see the module's doc).
+    Needs forecast.view; amounts only with amounts.view. Four queries:
+
+    1. the period's deals per current stage and currency (count, amount): a deal counts for
+       its current stage and every open or won stage before it; won and lost totals;
+    2. the deals whose history went further than their current stage (moved back, or lost),
+       from their backward moves only: per stage, how many of them got at least that far
+       while now standing before it;
+    3. the average time in each stage, from the moves out of it.
+
+    Changes are read from the start of the period on only: a deal's moves come after its
+    creation, so this leaves out nothing and lets an index skip the older history.
+    """
+    actor.require("forecast.view")
+    date_from, date_to = funnel_period(actor, date_from, date_to)
+    show_amounts = actor.has("amounts.view")
+    all_stages = list(Stage.objects.filter(workspace=actor.workspace, pipeline=pipeline))
+    stages = [stage for stage in all_stages if stage.kind != StageKind.LOST]
+    positions = {stage.pk: stage.position for stage in stages}
+    deals = funnel_deals(actor, pipeline, date_from, date_to)
+    since = _day_start(date_from, workspace_zone(actor))
+    by_stage = list(
+        deals.values("stage_id", "status", "currency")
+        .annotate(count=Count("pk"), amount=Sum("amount"))
+        .order_by("status", "currency")
+    )
+    beyond: dict[str, int] = {}
+    if len(stages) > 1:
+        # A deal got further than its current stage only if it later left its furthest stage
+        # backwards or for a lost stage (leaving it forwards would have taken it further):
+        # its furthest is the stage such a backward move left. So only those moves — few —
+        # are looked at, never the whole history. Lost or other stages count as -1.
+        beyond = (
+            deals.filter(
+                stage_changes__workspace=actor.workspace,
+                stage_changes__pipeline=pipeline,
+                stage_changes__changed_at__gte=since,
+            )
+            .annotate(
+                left=_position_of("stage_changes__from_stage_id", positions, None),
+                entered=_position_of("stage_changes__to_stage_id", positions, -1),
+            )
+            .filter(left__gt=F("entered"))
+            .annotate(current=_position_of("stage_id", positions, -1), moved=Max("left"))
+            .aggregate(
+                **{
+                    f"stage_{index}": Count(
+                        "pk", filter=Q(moved__gte=stage.position, current__lt=stage.position)
+                    )
+                    for index, stage in enumerate(stages)
+                    if index
+                }
+            )
+        )
+    averages = dict(
+        DealStageChange.objects.filter(
+            workspace=actor.workspace,
+            pipeline=pipeline,
+            changed_at__gte=since,
+            deal__in=deals.values("pk"),
+            from_stage__in=list(positions),
+            seconds_in_from__isnull=False,
+        )
+        .values("from_stage")
+        .annotate(average=Avg("seconds_in_from"))
+        .order_by()
+        .values_list("from_stage", "average")
+    )
+    closed = _merge_currencies(by_stage)
+    won, won_count = _money_totals(closed, StageKind.WON, show_amounts)
+    lost, lost_count = _money_totals(closed, StageKind.LOST, show_amounts)
+    total = sum(row["count"] for row in by_stage)
+    rows: list[FunnelStage] = []
+    for index, stage in enumerate(stages):
+        if index == 0:
+            reached = total  # every deal of the period entered the pipeline at its start
+        else:
+            at_or_after = sum(
+                row["count"]
+                for row in by_stage
+                if positions.get(row["stage_id"], -1) >= stage.position
+            )
+            reached = at_or_after + (beyond.get(f"stage_{index}") or 0)
+        previous = rows[-1].reached if rows else None
+        average = averages.get(stage.pk)
+        rows.append(
+            FunnelStage(
+                stage=stage,
+                reached=reached,
+                conversion_rate=reached / previous if previous else None,
+                average_seconds=round(average) if average is not None else None,
+                share_of_top=reached / total if total else 0.0,
+            )
+        )
+    return Funnel(
+        pipeline=pipeline,
+        date_from=date_from,
+        date_to=date_to,
+        deal_count=total,
+        stages=rows,
+        won=won,
+        lost=lost,
+        won_count=won_count,
+        lost_count=lost_count,
+        show_amounts=show_amounts,
+    )
+
+
+def _merge_currencies(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows per (stage, status, currency) → per (status, currency), in that order."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["status"], row["currency"])
+        into = merged.setdefault(
+            key, {"status": key[0], "currency": key[1], "count": 0, "amount": Decimal(0)}
+        )
+        into["count"] += row["count"]
+        into["amount"] += row["amount"] or 0
+    return [merged[key] for key in sorted(merged)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Forecast
+# ---------------------------------------------------------------------------------------------
+
+
+def month_add(month: dt.date, months: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def forecast_months(period: str | None, today: dt.date) -> list[dt.date]:
+    """The months of `period`: "2026-12" (one month), "2026-Q4" (three), or empty (this month
+    and the next FORECAST_DEFAULT_MONTHS - 1). InvalidInputError on anything else."""
+    text = (period or "").strip().upper()
+    invalid = InvalidInputError(
+        _("Give the period as a month (2026-12) or a quarter (2026-Q4)."), field="period"
+    )
+    if not text:
+        start = today.replace(day=1)
+        return [month_add(start, offset) for offset in range(FORECAST_DEFAULT_MONTHS)]
+    year_text, _dash, rest = text.partition("-")
+    if not (year_text.isdigit() and len(year_text) == 4 and 1900 < int(year_text) < 3000):
+        raise invalid
+    year = int(year_text)
+    if rest.startswith("Q") and rest[1:] in {"1", "2", "3", "4"}:
+        first = dt.date(year, 3 * (int(rest[1:]) - 1) + 1, 1)
+        return [month_add(first, offset) for offset in range(3)]
+    if rest.isdigit() and len(rest) == 2 and 1 <= int(rest) <= 12:
+        return [dt.date(year, int(rest), 1)]
+    raise invalid
+
+
+@dataclass
+class ForecastCell:
+    month: dt.date
+    open_count: int = 0
+    won_count: int = 0
+    # Amounts are None for a role without amounts.view.
+    pipeline: Decimal | None = Decimal("0.00")
+    weighted: Decimal | None = Decimal("0.00")
+    commit: Decimal | None = Decimal("0.00")
+    best_case: Decimal | None = Decimal("0.00")
+    won: Decimal | None = Decimal("0.00")
+    target: Decimal | None = None
+
+    @property
+    def attainment(self) -> float | None:
+        """Won / target (0-1 and beyond); None without a target."""
+        if self.target is None or self.won is None or not self.target:
+            return None
+        return float(self.won / self.target)
+
+    def add(self, other: "ForecastCell") -> None:
+        self.open_count += other.open_count
+        self.won_count += other.won_count
+        for name in ("pipeline", "weighted", "commit", "best_case", "won"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(self, name, None if mine is None or theirs is None else mine + theirs)
+        if other.target is not None:
+            self.target = (self.target or Decimal("0.00")) + other.target
+
+
+@dataclass
+class ForecastRow:
+    key: uuid.UUID | None  # the rep's membership, team or pipeline; None: nobody's
+    label: str
+    cells: list[ForecastCell]
+
+    @property
+    def total(self) -> ForecastCell:
+        total = ForecastCell(month=self.cells[0].month)
+        for cell in self.cells:
+            total.add(cell)
+        return total
+
+
+@dataclass(frozen=True)
+class BacktestPoint:
+    month: dt.date
+    actual: Decimal
+    predicted: Decimal
+
+
+@dataclass(frozen=True)
+class StatisticalForecast:
+    """Holt's linear smoothing of the monthly won totals, or why there is none."""
+
+    history: list[tuple[dt.date, Decimal]]
+    # The months forecast (this month and later months of the period) and the values.
+    forecast: list[tuple[dt.date, Decimal]]
+    backtest: list[BacktestPoint]
+    mae: Decimal | None
+    mape: float | None  # percent; None when every back-tested month was zero
+    alpha: float | None = None
+    beta: float | None = None
+    # Why there is no forecast ("" when there is one).
+    reason: str = ""
+
+    @property
+    def available(self) -> bool:
+        return not self.reason
+
+
+@dataclass(frozen=True)
+class Forecast:
+    months: list[dt.date]
+    group: Group
+    currency: str
+    currencies: list[str]
+    pipeline: Pipeline | None
+    rows: list[ForecastRow]
+    totals: list[ForecastCell]
+    statistical: StatisticalForecast
+    show_amounts: bool
+    today: dt.date = field(default_factory=dt.date.today)
+
+
+def _group_key(group: Group) -> Any:
+    if group == "rep":
+        return F("owner")
+    if group == "team":
+        return Coalesce(F("team"), F("owner__team"))
+    return F("pipeline")
+
+
+def _scope(actor: Actor, pipeline: Pipeline | None, currency: str) -> QuerySet[Deal]:
+    deals = visible_deals(actor).filter(currency=currency)
+    return deals.filter(pipeline=pipeline) if pipeline is not None else deals
+
+
+def _visible_target_subjects(actor: Actor, group: Group) -> Q | None:
+    """Which targets the actor may see beside the numbers: their own; a manager's team
+    subtree (its teams and their members); everything for view-all roles. None: no rows."""
+    if group == "pipeline":
+        return None
+    if actor.has("records.view_all"):
+        return Q(membership__isnull=False) if group == "rep" else Q(team__isnull=False)
+    membership = actor.membership
+    if membership is None:
+        return None
+    subtree = team_subtree_ids(membership) if actor.has("records.view_team") else []
+    if group == "rep":
+        return Q(membership=membership) | Q(membership__team_id__in=subtree)
+    return Q(team_id__in=subtree) if subtree else None
+
+
+def _labels(actor: Actor, group: Group, keys: set[int]) -> dict[int, tuple[uuid.UUID, str]]:
+    if group == "rep":
+        members = Membership.objects.filter(workspace=actor.workspace, pk__in=keys)
+        return {
+            member.pk: (member.public_id, member.user.display_name)
+            for member in members.select_related("user")
+        }
+    model: type[Team] | type[Pipeline] = Team if group == "team" else Pipeline
+    return {
+        obj.pk: (obj.public_id, obj.name)
+        for obj in model.objects.filter(workspace=actor.workspace, pk__in=keys)
+    }
+
+
+def forecast_report(
+    actor: Actor,
+    *,
+    pipeline: Pipeline | None = None,
+    period: str | None = None,
+    group: Group = "rep",
+    currency: str | None = None,
+    today: dt.date | None = None,
+) -> Forecast:
+    """The forecast of the period's months per rep, team or pipeline in one currency (the
+    workspace's by default), with targets, attainment and the statistical forecast. Needs
+    forecast.view; amounts only with amounts.view. A constant number of queries."""
+    actor.require("forecast.view")
+    if group not in GROUPS:
+        raise InvalidInputError(_("Group by rep, team or pipeline."), field="group")
+    zone = workspace_zone(actor)
+    today = today or workspace_today(actor)
+    months = forecast_months(period, today)
+    currency = (currency or actor.workspace.currency).upper()
+    show_amounts = actor.has("amounts.view")
+    end = month_add(months[-1], 1)
+    deals = _scope(actor, pipeline, currency)
+    forecast_filter = ~Q(forecast_category=ForecastCategory.OMITTED)
+    open_rows = (
+        deals.filter(
+            status=StageKind.OPEN,
+            expected_close_date__gte=months[0],
+            expected_close_date__lt=end,
+        )
+        .annotate(month=TruncMonth("expected_close_date"), group_key=_group_key(group))
+        .values("month", "group_key")
+        .annotate(
+            count=Count("pk"),
+            pipeline_total=Sum("amount"),
+            weighted=Sum(
+                ExpressionWrapper(
+                    F("amount") * F("stage__probability"), output_field=_money_field()
+                ),
+                filter=forecast_filter,
+            ),
+            commit=Sum("amount", filter=Q(forecast_category=ForecastCategory.COMMIT)),
+            best_case=Sum(
+                "amount",
+                filter=Q(
+                    forecast_category__in=(ForecastCategory.COMMIT, ForecastCategory.BEST_CASE)
+                ),
+            ),
+        )
+        .order_by()
+    )
+    won_rows = (
+        deals.filter(
+            status=StageKind.WON,
+            closed_at__gte=_day_start(months[0], zone),
+            closed_at__lt=_day_start(end, zone),
+        )
+        .annotate(
+            month=TruncMonth("closed_at", tzinfo=zone, output_field=DateField()),
+            group_key=_group_key(group),
+        )
+        .values("month", "group_key")
+        .annotate(count=Count("pk"), won=Sum("amount"))
+        .order_by()
+    )
+    cells: dict[int | None, dict[dt.date, ForecastCell]] = defaultdict(dict)
+
+    def cell(key: int | None, month: Any) -> ForecastCell:
+        month = month.date() if isinstance(month, dt.datetime) else month
+        return cells[key].setdefault(month, ForecastCell(month=month))
+
+    for row in open_rows:
+        target = cell(row["group_key"], row["month"])
+        target.open_count = row["count"]
+        target.pipeline = _cents(row["pipeline_total"])
+        target.weighted = _cents((row["weighted"] or 0) / Decimal(100))
+        target.commit = _cents(row["commit"])
+        target.best_case = _cents(row["best_case"])
+    for won_row in won_rows:
+        target = cell(won_row["group_key"], won_row["month"])
+        target.won_count = won_row["count"]
+        target.won = _cents(won_row["won"])
+    subjects = _visible_target_subjects(actor, group)
+    if subjects is not None:
+        subject_field = "membership_id" if group == "rep" else "team_id"
+        for key, month, amount in SalesTarget.objects.filter(
+            subjects,
+            workspace=actor.workspace,
+            currency=currency,
+            month__gte=months[0],
+            month__lt=end,
+        ).values_list(subject_field, "month", "amount"):
+            cell(key, month).target = _cents(amount)
+    labels = _labels(actor, group, {key for key in cells if key is not None})
+    rows = []
+    for key, by_month in cells.items():
+        public_id, label = labels.get(key, (None, "")) if key is not None else (None, "")
+        if key is None:
+            label = _("Unassigned") if group == "rep" else _("No team")
+        row_cells = [by_month.get(month) or ForecastCell(month=month) for month in months]
+        if not show_amounts:
+            for one in row_cells:
+                one.pipeline = one.weighted = one.commit = one.best_case = one.won = None
+                one.target = None
+        rows.append(ForecastRow(key=public_id, label=label, cells=row_cells))
+    rows.sort(key=lambda row: (row.key is None, row.label.casefold()))
+    totals = []
+    for index, month in enumerate(months):
+        total = ForecastCell(month=month)
+        if not show_amounts:
+            total.pipeline = total.weighted = total.commit = total.best_case = total.won = None
+        for forecast_row in rows:
+            total.add(forecast_row.cells[index])
+        totals.append(total)
+    statistical = (
+        statistical_forecast(deals, zone=zone, today=today, months=months)
+        if show_amounts
+        else StatisticalForecast(
+            history=[],
+            forecast=[],
+            backtest=[],
+            mae=None,
+            mape=None,
+            reason=_("Your role does not show amounts."),
+        )
+    )
+    return Forecast(
+        months=months,
+        group=group,
+        currency=currency,
+        currencies=forecast_currencies(actor, currency),
+        pipeline=pipeline,
+        rows=rows,
+        totals=totals,
+        statistical=statistical,
+        show_amounts=show_amounts,
+        today=today,
+    )
+
+
+def forecast_currencies(actor: Actor, chosen: str) -> list[str]:
+    """Currencies worth offering: the workspace's, its pipelines' and the chosen one."""
+    codes = set(
+        Pipeline.objects.filter(workspace=actor.workspace).values_list("currency", flat=True)
+    )
+    return sorted(codes | {actor.workspace.currency} | ({chosen} if chosen else set()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistical forecast
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HoltFit:
+    alpha: float
+    beta: float
+    level: float
+    trend: float
+
+    def predict(self, steps: int) -> float:
+        return max(0.0, self.level + steps * self.trend)
+
+
+def holt_fit(series: Sequence[float]) -> HoltFit:
+    """Holt's linear exponential smoothing (level + trend) of `series` (at least two values),
+    with the smoothing parameters from SMOOTHING_GRID that give the least squared one-step-
+    ahead error on the series itself. Initial level: the first value; initial trend: the
+    first difference."""
+    if len(series) < 2:
+        raise ValueError("Holt's smoothing needs at least two values")
+    best: tuple[float, HoltFit] | None = None
+    for alpha in SMOOTHING_GRID:
+        for beta in SMOOTHING_GRID:
+            level, trend, squared = series[0], series[1] - series[0], 0.0
+            for value in series[1:]:
+                squared += (value - (level + trend)) ** 2
+                new_level = alpha * value + (1 - alpha) * (level + trend)
+                trend = beta * (new_level - level) + (1 - beta) * trend
+                level = new_level
+            if best is None or squared < best[0] - 1e-9:
+                best = (squared, HoltFit(alpha=alpha, beta=beta, level=level, trend=trend))
+    assert best is not None
+    return best[1]
+
+
+def backtest(series: Sequence[float]) -> list[tuple[int, float]]:
+    """Rolling origin, one month ahead: for each of the last BACKTEST_MONTHS positions with at
+    least MIN_FIT_MONTHS values before it, (position, forecast from the values before it)."""
+    first = max(MIN_FIT_MONTHS, len(series) - BACKTEST_MONTHS)
+    return [(index, holt_fit(series[:index]).predict(1)) for index in range(first, len(series))]
+
+
+def monthly_won(
+    deals: QuerySet[Deal], *, zone: ZoneInfo, start: dt.date, end: dt.date
+) -> dict[dt.date, Decimal]:
+    rows = (
+        deals.filter(
+            status=StageKind.WON,
+            closed_at__gte=_day_start(start, zone),
+            closed_at__lt=_day_start(end, zone),
+        )
+        .annotate(month=TruncMonth("closed_at", tzinfo=zone, output_field=DateField()))
+        .values("month")
+        .annotate(won=Sum("amount"))
+        .order_by()
+    )
+    result = {}
+    for row in rows:
+        month = row["month"]
+        month = month.date() if isinstance(month, dt.datetime) else month
+        result[month] = _cents(row["won"])
+    return result
+
+
+def statistical_forecast(
+    deals: QuerySet[Deal], *, zone: ZoneInfo, today: dt.date, months: Sequence[dt.date]
+) -> StatisticalForecast:
+    """From the monthly won totals of `deals` over the last HISTORY_MONTHS complete months
+    (from the first month with a win; months without one count as zero): the forecast of the
+    months in `months` from this month on, and the rolling-origin back-test error. One query.
+    With fewer than MIN_HISTORY_MONTHS months it says so instead."""
+    current = today.replace(day=1)
+    start = month_add(current, -HISTORY_MONTHS)
+    won = monthly_won(deals, zone=zone, start=start, end=current)
+    history: list[tuple[dt.date, Decimal]] = []
+    if won:
+        month = min(won)
+        while month < current:
+            history.append((month, won.get(month, Decimal("0.00"))))
+            month = month_add(month, 1)
+    if len(history) < MIN_HISTORY_MONTHS:
+        return StatisticalForecast(
+            history=history,
+            forecast=[],
+            backtest=[],
+            mae=None,
+            mape=None,
+            reason=_(
+                "Too little history for a statistical forecast: it needs won deals over at "
+                "least %(needed)d complete months, there are %(have)d."
+            )
+            % {"needed": MIN_HISTORY_MONTHS, "have": len(history)},
+        )
+    series = [float(amount) for _month, amount in history]
+    points = [
+        BacktestPoint(
+            month=history[index][0], actual=history[index][1], predicted=_cents(predicted)
+        )
+        for index, predicted in backtest(series)
+    ]
+    errors = [abs(point.actual - point.predicted) for point in points]
+    relative = [
+        float(abs(point.actual - point.predicted) / point.actual)
+        for point in points
+        if point.actual
+    ]
+    fit = holt_fit(series)
+    last = history[-1][0]
+    ahead = [month for month in months if month >= current]
+    return StatisticalForecast(
+        history=history,
+        forecast=[(month, _cents(fit.predict(_months_between(last, month)))) for month in ahead],
+        backtest=points,
+        mae=_cents(sum(errors, Decimal(0)) / len(errors)),
+        mape=100 * sum(relative) / len(relative) if relative else None,
+        alpha=fit.alpha,
+        beta=fit.beta,
+    )
+
+
+def _months_between(earlier: dt.date, later: dt.date) -> int:
+    return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+# ---------------------------------------------------------------------------------------------
+
+
+def visible_targets(actor: Actor) -> QuerySet[SalesTarget]:
+    """Targets the actor may read: all for those who set them or see every record; else
+    their own and, for a manager, those of their team subtree and its members."""
+    actor.require_any("forecast.view", "targets.manage")
+    targets = SalesTarget.objects.filter(workspace=actor.workspace)
+    if actor.has("targets.manage") or actor.has("records.view_all"):
+        return targets
+    condition = Q(pk__in=[])
+    groups: tuple[Group, ...] = ("rep", "team")
+    for group in groups:
+        subjects = _visible_target_subjects(actor, group)
+        if subjects is not None:
+            condition |= subjects
+    return targets.filter(condition)
+
+
+def access_visible_target(actor: Actor, public_id: uuid.UUID | str) -> SalesTarget:
+    target = access_target(actor, public_id)
+    if not visible_targets(actor).filter(pk=target.pk).exists():
+        raise NotFoundError(_("No such target."))
+    return target
