@@ -138,6 +138,50 @@ PERIODIC_JOBS: list[PeriodicJob] = [
         every=timedelta(minutes=1),
         offset=timedelta(seconds=40),
     ),
+    # Leads nobody followed up go back to the pool; follow-up windows are hours long, so a
+    # quarter of an hour late is on time.
+    PeriodicJob(
+        "sales.return_stale_leads",
+        "huike.sales.tasks_leads.return_stale_leads",
+        every=timedelta(minutes=15),
+        offset=timedelta(minutes=7),
+    ),
+    # Event points of lead scores halve every half-life (days): daily is fine-grained enough.
+    PeriodicJob(
+        "sales.decay_lead_scores",
+        "huike.sales.tasks_scoring.decay_lead_scores",
+        every=timedelta(days=1),
+        offset=timedelta(hours=2, minutes=10),
+    ),
+    # The predictive lead score learns from the day's closed leads, nightly in the quiet hours.
+    PeriodicJob(
+        "sales.train_lead_models",
+        "huike.sales.tasks_scoring.train_predictive_models",
+        every=timedelta(days=1),
+        offset=timedelta(hours=2, minutes=40),
+    ),
+    # Pool leads the assignment rules take but nobody had room for at capture (or captured
+    # before a rule existed), best score first; rule changes also run it at once.
+    PeriodicJob(
+        "sales.assign_pool_leads",
+        "huike.sales.tasks_assignment.assign_pool_leads_everywhere",
+        every=timedelta(minutes=5),
+        offset=timedelta(minutes=2, seconds=30),
+    ),
+    # First-contact SLAs are minutes long: reminders and escalations within the minute.
+    PeriodicJob(
+        "sales.check_first_contact",
+        "huike.sales.tasks_assignment.check_first_contact_slas",
+        every=timedelta(minutes=1),
+        offset=timedelta(seconds=15),
+    ),
+    # Task reminders go out at their minute (in-app and e-mail), not when a page is opened.
+    PeriodicJob(
+        "sales.task_reminders",
+        "huike.sales.tasks.send_task_reminders",
+        every=timedelta(minutes=1),
+        offset=timedelta(seconds=5),
+    ),
 ]
 
 

@@ -315,19 +315,21 @@ def test_builtin_roles_catch_up_with_new_permissions_after_migrate(
     from huike.accounts.services import role_sync_builtin_everywhere
     from huike.core import permissions as registry
 
-    registry.register_permissions(RolePermission("leads.claim", "Claim leads", "Sales", ("sales",)))
+    registry.register_permissions(
+        RolePermission("probe.claim", "Claim probes", "Tests", ("sales",))
+    )
     try:
         # when the post-migrate sync runs
         assert role_sync_builtin_everywhere() == 2
         # then every workspace's sales and admin roles hold it, and the change is audited
         for target in (workspace, other_workspace):
-            assert "leads.claim" in Role.objects.get(workspace=target, key="sales").permissions
-            assert "leads.claim" in Role.objects.get(workspace=target, key="admin").permissions
+            assert "probe.claim" in Role.objects.get(workspace=target, key="sales").permissions
+            assert "probe.claim" in Role.objects.get(workspace=target, key="admin").permissions
             assert (
-                "leads.claim" not in Role.objects.get(workspace=target, key="service").permissions
+                "probe.claim" not in Role.objects.get(workspace=target, key="service").permissions
             )
         entry = AuditEntry.objects.filter(workspace=workspace, action="role.updated").first()
         assert entry is not None
-        assert entry.data["added"] == ["leads.claim"]
+        assert entry.data["added"] == ["probe.claim"]
     finally:
-        registry._REGISTRY.pop("leads.claim")
+        registry._REGISTRY.pop("probe.claim")

@@ -447,14 +447,14 @@ def test_registered_conversation_actions_show_as_buttons(
     owner_client: Client, member_client: Client, make_conversation: MakeConversation
 ) -> None:
     conversation = make_conversation()
-    assert "data-action=" not in owner_client.get(_url(conversation)).content.decode()
-    register_conversation_action("lead", "Turn into a lead", "inbox.configure", lambda *_: "/")
+    assert 'data-action="probe"' not in owner_client.get(_url(conversation)).content.decode()
+    register_conversation_action("probe", "Turn into a lead", "inbox.configure", lambda *_: "/")
     try:
-        assert 'data-action="lead"' in owner_client.get(_url(conversation)).content.decode()
+        assert 'data-action="probe"' in owner_client.get(_url(conversation)).content.decode()
         member_page = member_client.get(_url(conversation)).content.decode()
-        assert 'data-action="lead"' not in member_page
+        assert 'data-action="probe"' not in member_page
     finally:
-        unregister_conversation_action("lead")
+        unregister_conversation_action("probe")
 
 
 def test_conversation_action_runs_the_handler_and_links_its_record(
@@ -468,15 +468,15 @@ def test_conversation_action_runs_the_handler_and_links_its_record(
         seen.append(context)
         return "/customers/"
 
-    register_conversation_action("lead", "Turn into a lead", "inbox.configure", handler)
+    register_conversation_action("probe", "Turn into a lead", "inbox.configure", handler)
     try:
         # when a role without the action's permission presses it
-        denied = member_client.post(_url(conversation, "actions/lead"))
+        denied = member_client.post(_url(conversation, "actions/probe"))
         # then it is not found and nothing ran
         assert denied.status_code == 404
         assert seen == []
         # when the owner presses it
-        response = owner_client.post(_url(conversation, "actions/lead"))
+        response = owner_client.post(_url(conversation, "actions/probe"))
         # then the handler got the conversation and the page goes to what it made
         assert response.status_code == 302
         assert response["Location"] == "/customers/"
@@ -487,11 +487,11 @@ def test_conversation_action_runs_the_handler_and_links_its_record(
         assert context.channel_kind == "sms"
         assert context.transcript == "Customer: I want 20 licences"
         conversation.refresh_from_db()
-        assert conversation.linked_records == {"lead": "/customers/"}
+        assert conversation.linked_records == {"probe": "/customers/"}
         page = owner_client.get(_url(conversation)).content.decode()
-        assert 'data-linked="lead"' in page
+        assert 'data-linked="probe"' in page
     finally:
-        unregister_conversation_action("lead")
+        unregister_conversation_action("probe")
 
 
 def test_conversation_action_errors_are_shown_and_change_nothing(
@@ -502,16 +502,16 @@ def test_conversation_action_errors_are_shown_and_change_nothing(
     def handler(actor: Actor, context: ConversationContext) -> str:
         raise InvalidInputError("This customer has no phone.")
 
-    register_conversation_action("lead", "Turn into a lead", "inbox.configure", handler)
+    register_conversation_action("probe", "Turn into a lead", "inbox.configure", handler)
     try:
-        response = owner_client.post(_url(conversation, "actions/lead"), follow=True)
+        response = owner_client.post(_url(conversation, "actions/probe"), follow=True)
         assert "This customer has no phone." in response.content.decode()
         conversation.refresh_from_db()
         assert conversation.linked_records == {}
         unknown = owner_client.post(_url(conversation, "actions/nothing"))
         assert unknown.status_code == 404
     finally:
-        unregister_conversation_action("lead")
+        unregister_conversation_action("probe")
 
 
 # --- settings --------------------------------------------------------------------------------

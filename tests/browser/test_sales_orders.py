@@ -1,9 +1,6 @@
 """The order pages in headless Chromium: marking an order paid from its page, and the catalog,
 order list, order page and import page fitting a 375 px phone screen (no sideways scroll)."""
 
-# `browser` is the session fixture of tests/browser (headless Chromium through Playwright).
-# ruff: noqa: F401, F811
-
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +13,6 @@ from huike.accounts.services import workspace_create
 from huike.customers.models import Customer
 from huike.sales import orders
 from huike.sales.orders import OrderData, OrderLineData, ProductData
-from tests.browser.conftest import browser
 from tests.browser.test_shell import STATIC_SETTINGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

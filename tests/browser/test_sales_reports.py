@@ -12,7 +12,6 @@ from huike.accounts.models import Membership
 from huike.accounts.services import workspace_create
 from huike.sales.models import ForecastCategory
 from huike.sales.tests.test_reports_data import make_deal, make_pipeline, move
-from tests.browser.conftest import browser  # noqa: F401  (the fixture)
 from tests.browser.test_shell import STATIC_SETTINGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -42,7 +41,7 @@ def _seed() -> Any:
 
 
 @override_settings(**STATIC_SETTINGS)
-def test_funnel_and_forecast_fit_a_phone(live_server: Any, browser: Any) -> None:  # noqa: F811
+def test_funnel_and_forecast_fit_a_phone(live_server: Any, browser: Any) -> None:
     # given
     pipeline = _seed()
     context = browser.new_context(viewport={"width": 375, "height": 740}, locale="en-US")

@@ -10,12 +10,10 @@ from django.test import override_settings
 from huike.accounts.demo import DEMO_PASSWORD, demo_seed
 from huike.sales.models import Task
 from huike.sales.tasks_service import task_reminders_send
-from tests.browser.conftest import browser
 from tests.browser.test_shell import STATIC_SETTINGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-__all__ = ["browser"]
 REP = "sales@demo.huike.local"
 
 
