@@ -11,10 +11,11 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        from huike.accounts import navigation, receivers, roles
+        from huike.accounts import navigation, receivers, roles, sharing
 
         roles.register_foundation_permissions()
         navigation.register_accounts_nav()
+        sharing.register_sharing_audit_labels()
         # Built-in roles follow the permissions registered by the code now installed.
         post_migrate.connect(_sync_builtin_roles, sender=self, dispatch_uid="huike_sync_roles")
         receivers.connect()

@@ -41,6 +41,7 @@ from huike.sales.forms_deals import (
     StageForm,
 )
 from huike.sales.models import Deal, DealContact, DealProduct, Order, Pipeline, Stage, StageKind
+from huike.sales.views_sharing import sharing_context
 
 TEMPLATES = "sales/deals/"
 LIST_ORDERING = ("-created_at", "-id")
@@ -336,6 +337,7 @@ def _deal_page(
             "activity_form": activity_form or ActivityForm(None),
             "contact_form": contact_form or ContactForm(None, actor=actor),
             "product_form": product_form or ProductLineForm(None, actor=actor),
+            **sharing_context(actor, deal, "deal"),
         },
         status=status,
     )

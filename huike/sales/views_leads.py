@@ -43,6 +43,7 @@ from huike.sales.forms_leads import (
 )
 from huike.sales.leads import LeadData, LeadFilters
 from huike.sales.models import Lead, LeadSource, LeadStatus, WebForm
+from huike.sales.views_sharing import sharing_context
 
 TEMPLATES = "sales/leads/"
 SCORE_PANEL = "sales/scoring/_lead_score.html"
@@ -169,6 +170,7 @@ def _detail_context(actor: Actor, lead: Lead, **forms: Any) -> dict[str, Any]:
         "score_changes": lead.score_changes.select_related("rule")[:SCORE_HISTORY_SHOWN]
         if has_score_panel
         else [],
+        **sharing_context(actor, lead, "lead"),
     }
 
 

@@ -1,0 +1,124 @@
+"""The "Shared with" panel of the lead and deal pages: share the record with a member or a
+team, and stop sharing it (huike.accounts.sharing)."""
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from huike.accounts import sharing
+from huike.accounts.access import Actor
+from huike.accounts.models import Membership, Team
+from huike.accounts.visibility import OwnedRecord
+from huike.core.errors import HuikeError, PermissionDeniedError
+from huike.customers.views.common import customers_page
+from huike.sales.access import access_deal, access_lead
+
+# kind in the URL: (access function, permission that changes the record, detail page)
+_KINDS: dict[str, tuple[Callable[[Actor, uuid.UUID], OwnedRecord], str, str]] = {
+    "lead": (access_lead, "leads.manage", "sales:lead_detail"),
+    "deal": (access_deal, "deals.manage", "sales:deal_detail"),
+}
+
+
+class ShareForm(forms.Form):
+    grantee = forms.ChoiceField(label=gettext_lazy("Share with"))
+
+    def __init__(self, *args: Any, actor: Actor, record: OwnedRecord, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        members = (
+            Membership.objects.usable()
+            .filter(workspace=actor.workspace)
+            .exclude(pk=record.owner_id or 0)
+            .select_related("user")
+            .order_by("user__full_name", "user__email")
+        )
+        teams = Team.objects.filter(workspace=actor.workspace).order_by("name")
+        field = self.fields["grantee"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [
+            (_("Members"), [(f"member:{m.public_id}", m.user.display_name) for m in members]),
+            (_("Teams"), [(f"team:{t.public_id}", t.name) for t in teams]),
+        ]
+        self.actor = actor
+
+    def grantee_objects(self) -> tuple[Membership | None, Team | None]:
+        kind, _sep, public_id = self.cleaned_data["grantee"].partition(":")
+        if kind == "member":
+            return Membership.objects.get(workspace=self.actor.workspace, public_id=public_id), None
+        return None, Team.objects.get(workspace=self.actor.workspace, public_id=public_id)
+
+
+def sharing_context(actor: Actor, record: OwnedRecord, kind: str) -> dict[str, Any]:
+    """The panel's context for the detail page of a lead or deal."""
+    permission = _KINDS[kind][1]
+    can_share = actor.has(permission) and sharing.can_share(actor, record)
+    return {
+        "share_kind": kind,
+        "share_record": record,
+        "shares": sharing.record_shares(record),
+        "share_form": ShareForm(actor=actor, record=record) if can_share else None,
+    }
+
+
+def _record(actor: Actor, kind: str, public_id: uuid.UUID) -> tuple[OwnedRecord, str]:
+    if kind not in _KINDS:
+        raise Http404
+    access, permission, detail = _KINDS[kind]
+    record = access(actor, public_id)
+    actor.require(permission)
+    return record, detail
+
+
+@customers_page
+@require_POST
+def record_share(
+    request: HttpRequest, actor: Actor, kind: str, public_id: uuid.UUID
+) -> HttpResponse:
+    record, detail = _record(actor, kind, public_id)
+    form = ShareForm(request.POST, actor=actor, record=record)
+    if not form.is_valid():
+        messages.error(request, _("Choose a member or a team from the list."))
+        return redirect(detail, public_id)
+    membership, team = form.grantee_objects()
+    try:
+        sharing.record_share(actor=actor, record=record, membership=membership, team=team)
+    except PermissionDeniedError:
+        raise
+    except HuikeError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, _("Shared."))
+    return redirect(detail, public_id)
+
+
+@customers_page
+@require_POST
+def record_unshare(
+    request: HttpRequest, actor: Actor, kind: str, public_id: uuid.UUID
+) -> HttpResponse:
+    record, detail = _record(actor, kind, public_id)
+    # The grantee being removed may no longer be offered (an inactive member): read it plainly.
+    value = request.POST.get("grantee", "")
+    grantee_kind, _sep, grantee_id = value.partition(":")
+    membership = team = None
+    try:
+        if grantee_kind == "member":
+            membership = Membership.objects.get(workspace=actor.workspace, public_id=grantee_id)
+        elif grantee_kind == "team":
+            team = Team.objects.get(workspace=actor.workspace, public_id=grantee_id)
+    except (Membership.DoesNotExist, Team.DoesNotExist, ValueError):
+        membership = team = None
+    if membership is None and team is None:
+        messages.error(request, _("Choose a member or a team from the list."))
+        return redirect(detail, public_id)
+    sharing.record_unshare(actor=actor, record=record, membership=membership, team=team)
+    messages.success(request, _("No longer shared."))
+    return redirect(detail, public_id)
