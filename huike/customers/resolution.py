@@ -47,6 +47,9 @@ LAST_SEEN_GRANULARITY = dt.timedelta(hours=1)
 SKIPPED_JUNK = "junk"
 SKIPPED_CAP = "cap"
 SKIPPED_ELSEWHERE = "belongs_to_other_customer"
+# An unverified source (an anonymous web form) named an existing customer and a key they do
+# not hold: anyone can type someone else's phone, so the key is not given to that customer.
+SKIPPED_UNVERIFIED = "unverified"
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ def _resolve_once(
     source: str,
     seen_at: dt.datetime,
     new_customer: NewCustomer,
+    verified: bool,
 ) -> Resolution:
     usable: list[IdentityKey] = []
     skipped: list[tuple[IdentityKey, str]] = []
@@ -154,8 +158,12 @@ def _resolve_once(
     if not is_new:
         for strength, other in ranked[1:]:
             kinds = sorted({key.kind for key in usable if owner_of.get(key.slot) == other.pk})
-            if strength == STRENGTH_RANK[WEAK] or (
-                strength == survivor_strength == STRENGTH_RANK[STRONG] and rules.auto_merge_strong
+            if verified and (
+                strength == STRENGTH_RANK[WEAK]
+                or (
+                    strength == survivor_strength == STRENGTH_RANK[STRONG]
+                    and rules.auto_merge_strong
+                )
             ):
                 resolution.merges.append(
                     customer_merge(
@@ -189,6 +197,9 @@ def _resolve_once(
             resolution.skipped.append((key, SKIPPED_ELSEWHERE))
             continue
         if identity is None:
+            if not verified and not is_new:
+                resolution.skipped.append((key, SKIPPED_UNVERIFIED))
+                continue
             if counts.get(key.kind, 0) >= rules.cap_of(key.base_kind):
                 resolution.skipped.append((key, SKIPPED_CAP))
                 continue
@@ -217,8 +228,13 @@ def identity_resolve(
     new_customer: NewCustomer | None = None,
     keys: WorkspaceKeys | None = None,
     rules: WorkspaceRules | None = None,
+    verified: bool = True,
 ) -> Resolution:
     """Find or create the customer `identity_keys` name (see the module's docstring).
+
+    `verified=False` is for sources anyone can fill in (an anonymous web form): their keys
+    never merge customers (several matched go to the review queue) and are not attached to an
+    existing customer (skipped as SKIPPED_UNVERIFIED); a new customer still gets them all.
 
     Runs in the caller's transaction. Two writers creating the same new identity at once: the
     loser's insert fails on the unique constraint, and it resolves again, now finding the
@@ -233,6 +249,7 @@ def identity_resolve(
         "source": source,
         "seen_at": seen_at or timezone.now(),
         "new_customer": new_customer or NewCustomer(),
+        "verified": verified,
     }
     try:
         with transaction.atomic():

@@ -468,6 +468,8 @@ def lead_capture(
             workspace_id=workspace.pk,
             identity_keys=keys,
             source=f"lead:{source}"[:40],
+            # A web form is filled in by anyone: what it names is not proof of who it is.
+            verified=source != LeadSource.WEB_FORM,
             new_customer=NewCustomer(
                 name=data.name.strip(),
                 lifecycle_stage=LifecycleStage.LEAD,

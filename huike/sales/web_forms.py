@@ -22,13 +22,14 @@ from django.utils.translation import gettext_lazy
 
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership
+from huike.core.crypto import workspace_keys
 from huike.core.errors import InvalidInputError
 from huike.core.normalize import normalize_identity
 from huike.customers.events import event_record
-from huike.customers.identities import workspace_rules
+from huike.customers.identities import identities_find, workspace_rules
 from huike.customers.models import ConsentPurpose, ConsentRecord
 from huike.customers.services import consent_record
-from huike.sales.leads import LeadData, SourceDetail, lead_capture
+from huike.sales.leads import LeadData, SourceDetail, lead_capture, lead_identity_keys
 from huike.sales.models import Lead, LeadSource, WebForm
 
 # The fields a form may ask for, in the order the settings page offers them, with their label.
@@ -286,24 +287,30 @@ def web_form_submit(
             "form_name": form.name,
         }
     )
+    data = LeadData(
+        name=cleaned.get("name", ""),
+        phone=cleaned.get("phone", ""),
+        email=cleaned.get("email", ""),
+        company_name=cleaned.get("company_name", ""),
+        job_title=cleaned.get("job_title", ""),
+        industry=cleaned.get("industry", ""),
+        region=cleaned.get("region", ""),
+        language=language,
+        message=cleaned.get("message", ""),
+        source_detail=detail,
+        owner=form.owner if form.owner is not None and form.owner.is_active else None,
+    )
     with transaction.atomic():
-        lead = lead_capture(
-            workspace=form.workspace,
-            source=LeadSource.WEB_FORM,
-            data=LeadData(
-                name=cleaned.get("name", ""),
-                phone=cleaned.get("phone", ""),
-                email=cleaned.get("email", ""),
-                company_name=cleaned.get("company_name", ""),
-                job_title=cleaned.get("job_title", ""),
-                industry=cleaned.get("industry", ""),
-                region=cleaned.get("region", ""),
-                language=language,
-                message=cleaned.get("message", ""),
-                source_detail=detail,
-                owner=form.owner if form.owner is not None and form.owner.is_active else None,
-            ),
+        # Anyone can type a known customer's phone: a submission naming someone we know is a
+        # lead on them (lead_capture does not hand them the other keys it names, nor merge),
+        # but it cannot speak for them, so their consent is not recorded from it.
+        known = bool(
+            identities_find(
+                keys=workspace_keys(form.workspace_id),
+                identity_keys=lead_identity_keys(form.workspace_id, data),
+            )
         )
+        lead = lead_capture(workspace=form.workspace, source=LeadSource.WEB_FORM, data=data)
         event_record(
             customer=lead.customer,
             kind="form.submitted",
@@ -313,10 +320,11 @@ def web_form_submit(
                 "lead": str(lead.public_id),
                 "fields": sorted(cleaned),
                 **source_detail.as_json(),
+                **({"consent_unconfirmed": True} if consented and known else {}),
             },
             source="web_form",
         )
-        if consented:
+        if consented and not known:
             consent = form_consent(form) or {}
             consent_record(
                 actor=None,

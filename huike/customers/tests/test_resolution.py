@@ -6,7 +6,7 @@ from huike.core.errors import InvalidInputError
 from huike.customers.identities import identity_key, identity_value
 from huike.customers.ingest import events_ingest
 from huike.customers.models import Customer, CustomerMerge, Event, Identity, MergeCandidate
-from huike.customers.resolution import SKIPPED_JUNK, identity_resolve
+from huike.customers.resolution import SKIPPED_JUNK, SKIPPED_UNVERIFIED, identity_resolve
 from huike.customers.tests.conftest import keys_of
 
 
@@ -36,6 +36,23 @@ def test_known_identity_finds_the_same_customer_and_attaches_new_keys(workspace,
     assert sorted(Identity.objects.filter(customer=customer).values_list("kind", flat=True)) == [
         "phone",
         "wechat_openid",
+    ]
+
+
+def test_an_unverified_source_gives_a_known_customer_no_new_keys(workspace, make_customer):
+    customer = make_customer(phone="13812340012")
+    # when a source anyone can fill in names the phone and a new e-mail
+    result = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(phone="13812340012", email="someone.else@example.org"),
+        source="web_form",
+        verified=False,
+    )
+    # then it finds the customer but does not give them the e-mail
+    assert result.customer.pk == customer.pk
+    assert [(key.kind, reason) for key, reason in result.skipped] == [("email", SKIPPED_UNVERIFIED)]
+    assert list(Identity.objects.filter(customer=customer).values_list("kind", flat=True)) == [
+        "phone"
     ]
 
 

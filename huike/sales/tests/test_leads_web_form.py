@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from huike.accounts.access import Actor
-from huike.customers.models import ConsentRecord, Event
+from huike.customers.models import ConsentRecord, Customer, Event, Identity, MergeCandidate
 from huike.sales import views_public
 from huike.sales.models import Lead, WebForm
 from huike.sales.web_forms import WebFormData, web_form_create
@@ -128,6 +128,36 @@ def test_repeat_submission_keeps_one_lead(web_form: WebForm) -> None:
     lead = Lead.objects.get()
     assert [repeat["utm_source"] for repeat in lead.source_detail["repeats"]] == ["wechat"]
     assert Event.objects.filter(kind="form.submitted").count() == 2
+
+
+def test_a_submission_naming_a_known_customer_gives_them_no_new_keys_and_no_consent(
+    web_form: WebForm,
+) -> None:
+    # given a customer known by phone, from a first submission without consent
+    assert _submit(web_form).status_code == 200
+    known = Customer.objects.get()
+    # when someone submits that phone with an e-mail of their own and ticks consent
+    response = _submit(web_form, email="stranger@example.org", consent="1")
+    # then the lead stays on the known customer, who gets neither the e-mail nor a consent
+    assert response.status_code == 200
+    assert Customer.objects.count() == 1
+    assert list(Identity.objects.filter(customer=known).values_list("kind", flat=True)) == ["phone"]
+    assert ConsentRecord.objects.count() == 0
+    submitted = Event.objects.filter(kind="form.submitted").order_by("id").last()
+    assert submitted is not None
+    assert submitted.properties["consent_unconfirmed"] is True
+
+
+def test_a_submission_naming_two_known_customers_merges_nobody(web_form: WebForm) -> None:
+    # given two customers, one known by phone, one by e-mail
+    _submit(web_form, phone="13911112222")
+    _submit(web_form, phone="", email="other@example.org", name="Other")
+    assert Customer.objects.count() == 2
+    # when one submission names both
+    _submit(web_form, phone="13911112222", email="other@example.org")
+    # then both stay (a person reviews the pair), whatever the workspace's merge rules
+    assert Customer.objects.filter(status="active").count() == 2
+    assert MergeCandidate.objects.count() == 1
 
 
 def test_validation_errors_come_per_field_and_store_nothing(web_form: WebForm) -> None:
