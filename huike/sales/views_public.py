@@ -11,11 +11,13 @@ and a per-IP rate limit.
 """
 
 import json
+import secrets
 import time
 from pathlib import Path
 from typing import Any
 
 from django.core import signing
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -90,10 +92,20 @@ def _cors(request: HttpRequest, form: WebForm, response: HttpResponse) -> HttpRe
 
 
 def form_token(form: WebForm, issued_at: float | None = None) -> str:
+    """A signed token saying when the form was served; its nonce makes it good for one
+    submission (a bot that fetched one token cannot post with it over and over)."""
     return signing.dumps(
-        {"k": form.public_key, "t": time.time() if issued_at is None else issued_at},
+        {
+            "k": form.public_key,
+            "t": time.time() if issued_at is None else issued_at,
+            "n": secrets.token_urlsafe(12),
+        },
         salt=TOKEN_SALT,
     )
+
+
+def _used_key(nonce: str) -> str:
+    return f"sales:form-token-used:{nonce}"
 
 
 def _strings() -> dict[str, str]:
@@ -162,15 +174,19 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     return {key: request.POST.get(key) for key in request.POST}
 
 
-def _token_age(form: WebForm, token: str) -> float | None:
-    """Seconds since the form was served, or None for a token that is not this form's."""
+def _token_read(form: WebForm, token: str) -> tuple[float, str] | None:
+    """(seconds since the form was served, the token's nonce), or None for a token that is
+    not this form's or was used already."""
     try:
         data = signing.loads(token or "", salt=TOKEN_SALT, max_age=TOKEN_MAX_AGE_SECONDS)
     except signing.BadSignature:
         return None
     if not isinstance(data, dict) or data.get("k") != form.public_key:
         return None
-    return time.time() - float(data.get("t", 0))
+    nonce = str(data.get("n") or "")
+    if not nonce or cache.get(_used_key(nonce)) is not None:
+        return None
+    return time.time() - float(data.get("t", 0)), nonce
 
 
 def _refusal(code: str, message: str, status: int) -> JsonResponse:
@@ -210,9 +226,10 @@ def _submit(
     if str(body.get(HONEYPOT) or "").strip():
         # A bot filled the field people never see: it is told it worked, and nothing is kept.
         return JsonResponse({"ok": True, "message": thanks})
-    age = _token_age(form, str(body.get("token") or ""))
-    if age is None:
+    token = _token_read(form, str(body.get("token") or ""))
+    if token is None:
         return _refusal("token", _("This form has expired. Reload the page and try again."), 400)
+    age, nonce = token
     if age < MIN_FILL_SECONDS:
         return _refusal(
             "too_fast", _("That was quick! Please check your answers and send again."), 400
@@ -230,6 +247,8 @@ def _submit(
         return JsonResponse(
             {"error": "invalid", "errors": {error.field or "form": error.detail}}, status=422
         )
+    # Sent: the token is spent (a form with errors keeps it, for the corrected answers).
+    cache.set(_used_key(nonce), 1, TOKEN_MAX_AGE_SECONDS)
     # Nothing about the lead goes back: a repeat would tell a stranger the person is known.
     return JsonResponse({"ok": True, "message": thanks})
 

@@ -323,10 +323,10 @@ def test_deal_page_of_another_rep_is_404(member: Membership, rep: Membership, ma
 
 
 def test_manager_opens_the_team_deal(manager: Membership, rep: Membership, make_deal) -> None:
-    deal = make_deal(owner=rep)
-    assert (
-        _client(manager).get(reverse("sales:deal_detail", args=[deal.public_id])).status_code == 200
-    )
+    deal = make_deal("Team rollout", owner=rep)
+    response = _client(manager).get(reverse("sales:deal_detail", args=[deal.public_id]))
+    assert response.status_code == 200
+    assert "Team rollout" in response.content.decode()
 
 
 def test_create_and_edit_a_deal(

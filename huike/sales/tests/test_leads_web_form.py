@@ -204,6 +204,25 @@ def test_a_forged_or_foreign_token_is_refused(web_form: WebForm, owner_actor: Ac
     assert not Lead.objects.exists()
 
 
+def test_a_token_is_good_for_one_submission(web_form: WebForm) -> None:
+    # given a submission sent with a token
+    token = _old_token(web_form)
+    assert _submit(web_form, token=token).status_code == 200
+    # when a bot posts again with the same token
+    again = _submit(web_form, token=token, phone="13933334444")
+    # then it is refused and nothing more is stored
+    assert again.status_code == 400
+    assert again.json()["error"] == "token"
+    assert Lead.objects.count() == 1
+
+
+def test_a_form_with_errors_keeps_its_token_for_the_corrected_answers(web_form: WebForm) -> None:
+    token = _old_token(web_form)
+    assert _submit(web_form, token=token, name="").status_code == 422
+    assert _submit(web_form, token=token).status_code == 200
+    assert Lead.objects.count() == 1
+
+
 def test_rate_limit_per_address(web_form: WebForm) -> None:
     # given a visitor who already sent the limit
     for index in range(views_public.SUBMIT_RATE_LIMIT):

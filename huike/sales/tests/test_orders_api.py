@@ -225,10 +225,11 @@ def test_rep_cannot_post_orders(workspace: Workspace, member_client: Client) -> 
 
 
 def test_api_key_of_finance_syncs_orders(workspace: Workspace) -> None:
-    response = _post(
-        key_client(workspace, "finance"), ORDERS, _order_body(make_customer(workspace))
-    )
+    customer = make_customer(workspace)
+    response = _post(key_client(workspace, "finance"), ORDERS, _order_body(customer))
     assert response.status_code == 201
+    order = Order.objects.get(workspace=workspace, external_id="SHOP-1")
+    assert (order.customer_id, order.total) == (customer.pk, Decimal("25.00"))
 
 
 # --- orders: bulk ---------------------------------------------------------------------------

@@ -159,6 +159,7 @@ def test_forecast_page_in_chinese(owner_client: Client) -> None:
     response = owner_client.get("/sales/reports/forecast/", headers={"Accept-Language": "zh-hans"})
     # then
     assert response.status_code == 200
+    assert "<h1>销售预测</h1>" in response.content.decode()
 
 
 def workspace_today_of(membership: Membership) -> dt.date:
