@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Workspace
@@ -346,3 +348,23 @@ def test_pages_render_in_chinese(
         response = member_client.get(path, headers={"Accept-Language": "zh-hans"})
         assert response.status_code == 200, path
         assert '<html lang="zh-hans">' in response.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/sales/leads/", "/sales/leads/pool/", "/api/v1/leads"])
+def test_lead_lists_run_the_same_queries_for_more_leads(
+    workspace: Workspace, owner: Membership, rival: Membership, path: str
+) -> None:
+    # given two leads (one owned, one in the pool), then ten more across owners and the pool
+    client = _client(owner)
+    _lead(workspace, "13900000001", owner=rival)
+    _lead(workspace, "13900000002")
+    client.get(path)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(path).status_code == 200
+    for number in range(10):
+        _lead(workspace, f"139000001{number:02d}", owner=(owner, rival, None)[number % 3])
+    # when
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(path).status_code == 200
+    # then
+    assert len(many) == len(few)
