@@ -111,7 +111,7 @@ def record_share(
     grantee = _check(actor, record, membership, team)
     with transaction.atomic():
         found = (
-            RecordShare.objects.select_for_update()
+            RecordShare.objects.select_for_update(of=("self",))
             .filter(
                 workspace_id=record.workspace_id,
                 record_type=_record_type(record),
@@ -144,7 +144,7 @@ def record_unshare(
     grantee = _check(actor, record, membership, team)
     with transaction.atomic():
         shares = list(
-            RecordShare.objects.select_for_update()
+            RecordShare.objects.select_for_update(of=("self",))
             .filter(
                 workspace_id=record.workspace_id,
                 record_type=_record_type(record),
