@@ -14,10 +14,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from huike.accounts import sharing
-from huike.accounts.access import Actor
+from huike.accounts.access import Actor, lookup_membership, lookup_team
 from huike.accounts.models import Membership, Team
 from huike.accounts.visibility import OwnedRecord
-from huike.core.errors import HuikeError, PermissionDeniedError
+from huike.core.errors import HuikeError, NotFoundError, PermissionDeniedError
 from huike.customers.views.common import customers_page
 from huike.sales.access import access_deal, access_lead
 
@@ -50,10 +50,21 @@ class ShareForm(forms.Form):
         self.actor = actor
 
     def grantee_objects(self) -> tuple[Membership | None, Team | None]:
-        kind, _sep, public_id = self.cleaned_data["grantee"].partition(":")
+        return _grantee(self.actor, self.cleaned_data["grantee"])
+
+
+def _grantee(actor: Actor, value: str) -> tuple[Membership | None, Team | None]:
+    """The member or team a `member:<id>` / `team:<id>` value names; (None, None) for anything
+    else, another workspace's included."""
+    kind, _sep, public_id = value.partition(":")
+    try:
         if kind == "member":
-            return Membership.objects.get(workspace=self.actor.workspace, public_id=public_id), None
-        return None, Team.objects.get(workspace=self.actor.workspace, public_id=public_id)
+            return lookup_membership(actor.workspace, public_id), None
+        if kind == "team":
+            return None, lookup_team(actor.workspace, public_id)
+    except NotFoundError:
+        pass
+    return None, None
 
 
 def sharing_context(actor: Actor, record: OwnedRecord, kind: str) -> dict[str, Any]:
@@ -105,17 +116,8 @@ def record_unshare(
     request: HttpRequest, actor: Actor, kind: str, public_id: uuid.UUID
 ) -> HttpResponse:
     record, detail = _record(actor, kind, public_id)
-    # The grantee being removed may no longer be offered (an inactive member): read it plainly.
-    value = request.POST.get("grantee", "")
-    grantee_kind, _sep, grantee_id = value.partition(":")
-    membership = team = None
-    try:
-        if grantee_kind == "member":
-            membership = Membership.objects.get(workspace=actor.workspace, public_id=grantee_id)
-        elif grantee_kind == "team":
-            team = Team.objects.get(workspace=actor.workspace, public_id=grantee_id)
-    except (Membership.DoesNotExist, Team.DoesNotExist, ValueError):
-        membership = team = None
+    # The grantee being removed may no longer be offered (an inactive member): not the form.
+    membership, team = _grantee(actor, request.POST.get("grantee", ""))
     if membership is None and team is None:
         messages.error(request, _("Choose a member or a team from the list."))
         return redirect(detail, public_id)

@@ -84,4 +84,11 @@ def test_outsiders_and_unknown_kinds_get_nothing(
         _client(outsider).post(f"/sales/shares/deal/{deal.public_id}/", grantee).status_code == 404
     )
     assert _client(rep).post(f"/sales/shares/order/{deal.public_id}/", grantee).status_code == 404
+    # a malformed or foreign grantee is told to choose from the list, not a server error
+    for value in ("member:not-a-uuid", f"member:{outsider.public_id}", "nobody"):
+        response = _client(rep).post(
+            f"/sales/shares/deal/{deal.public_id}/remove/", {"grantee": value}, follow=True
+        )
+        assert response.status_code == 200
+        assert "Choose a member or a team from the list." in response.content.decode()
     assert RecordShare.objects.count() == 0
