@@ -143,6 +143,9 @@ class Sender:
     `identity_kind` is the kind of the address replies go to (`wechat_openid:<appid>`,
     `wecom_external_userid:<corpid>`, `whatsapp_id`, `email`, `phone`, `web_visitor_id`…);
     `other_identities` are further keys the platform revealed (a unionid, a phone).
+    `typed_identities` are keys the person typed that the platform did not check (the website
+    chat's contact form): resolution gives them to the customer the other keys name while nobody
+    else holds them, and never lets them choose or merge a customer.
     """
 
     identity_kind: str
@@ -150,6 +153,7 @@ class Sender:
     name: str = ""
     locale: str = ""
     other_identities: tuple[tuple[str, str], ...] = ()
+    typed_identities: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

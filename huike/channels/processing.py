@@ -206,19 +206,25 @@ class _Unresolvable(Exception):
     13800000000): recorded on the delivery, not retried, and no customer is made up."""
 
 
-def _keys(sender: Sender) -> tuple[IdentityKey, list[IdentityKey]]:
+def _extra_keys(pairs: tuple[tuple[str, str], ...]) -> list[IdentityKey]:
+    extra: list[IdentityKey] = []
+    for kind, value in pairs:
+        try:
+            extra.append(identity_key(kind, value))
+        except InvalidInputError:
+            # A malformed extra key (an odd phone) must not lose the message.
+            logger.info("unusable identity %s from a channel skipped", kind)
+    return extra
+
+
+def _keys(sender: Sender) -> tuple[IdentityKey, list[IdentityKey], list[IdentityKey]]:
+    """The sender's address, the further keys the platform vouches for, and the ones the
+    person typed (see Sender)."""
     try:
         primary = identity_key(sender.identity_kind, sender.identity_value)
     except InvalidInputError as error:
         raise _Unresolvable(f"no usable identity ({error.detail})") from None
-    others: list[IdentityKey] = []
-    for kind, value in sender.other_identities:
-        try:
-            others.append(identity_key(kind, value))
-        except InvalidInputError:
-            # A platform's extra (a malformed phone) must not lose the message.
-            logger.info("unusable identity %s from a channel skipped", kind)
-    return primary, others
+    return primary, _extra_keys(sender.other_identities), _extra_keys(sender.typed_identities)
 
 
 def _event_external_id(channel: Channel, external_id: str) -> str:
@@ -235,13 +241,14 @@ def _handle(
     external_id = _event_external_id(channel, item.external_id)
     if Event.objects.filter(workspace_id=channel.workspace_id, external_id=external_id).exists():
         return False
-    primary, others = _keys(item.sender)
+    primary, others, typed = _keys(item.sender)
     keys = workspace_keys(channel.workspace_id)
     at = item.sent_at if isinstance(item, InboundMessage) else item.occurred_at
     try:
         resolution = identity_resolve(
             workspace_id=channel.workspace_id,
             identity_keys=[primary, *others],
+            unverified_keys=typed,
             source=f"channel:{channel.kind}",
             seen_at=at,
             new_customer=NewCustomer(

@@ -10,9 +10,14 @@ Rules (huike.customers.rules, per workspace in CustomerSettings):
   older on a tie). Another customer matched only by weak keys (a web visitor id) is merged into
   it; one matched by strong keys on both sides is merged when the workspace allows automatic
   merges of strong matches; anything else goes to the review queue, and a pair a person has
-  dismissed is never queued again.
+  dismissed is never queued again;
+- keys a person typed into a source the channel does not check (the website chat's contact
+  form) come as `unverified_keys`: the other keys choose or create the customer, and a typed
+  key is given to them only while nobody else holds it. One another customer holds is skipped
+  and the pair goes to the review queue: typing someone's e-mail must not make you them.
 """
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +51,9 @@ from huike.customers.rules import STRENGTH_RANK, STRONG, WEAK, WorkspaceRules
 LAST_SEEN_GRANULARITY = dt.timedelta(hours=1)
 SKIPPED_JUNK = "junk"
 SKIPPED_CAP = "cap"
+# The key is another customer's and the two were not merged (the pair is in the review
+# queue, or a person dismissed it): a verified key matched under the merge rules, or any
+# unverified key.
 SKIPPED_ELSEWHERE = "belongs_to_other_customer"
 # An unverified source (an anonymous web form) named an existing customer and a key they do
 # not hold: anyone can type someone else's phone, so the key is not given to that customer.
@@ -102,28 +110,34 @@ def _resolve_once(
     keys: WorkspaceKeys,
     rules: WorkspaceRules,
     identity_keys: Sequence[IdentityKey],
+    unverified_keys: Sequence[IdentityKey],
     source: str,
     seen_at: dt.datetime,
     new_customer: NewCustomer,
     verified: bool,
 ) -> Resolution:
     usable: list[IdentityKey] = []
+    typed: list[IdentityKey] = []
     skipped: list[tuple[IdentityKey, str]] = []
     slots: set[tuple[str, str]] = set()
-    for key in identity_keys:
+    # A key given both ways counts as verified: the source vouches for it either way.
+    for key, bucket in [
+        *((key, usable) for key in identity_keys),
+        *((dataclasses.replace(key, is_verified=False), typed) for key in unverified_keys),
+    ]:
         if key.slot in slots:
             continue
         slots.add(key.slot)
         if rules.is_junk(key.base_kind, key.value):
             skipped.append((key, SKIPPED_JUNK))
         else:
-            usable.append(key)
+            bucket.append(key)
     if not usable:
         raise InvalidInputError(
             _("No usable identity: send at least one real phone, email or platform id."),
             field="identities",
         )
-    found = identities_find(keys=keys, identity_keys=usable)
+    found = identities_find(keys=keys, identity_keys=[*usable, *typed])
     owner_of = {slot: identity.customer_id for slot, identity in found.items()}
     # customer pk -> (best strength, customer)
     matched: dict[int, tuple[int, Customer]] = {}
@@ -191,10 +205,17 @@ def _resolve_once(
     best_rank = -1
     stale = seen_at - LAST_SEEN_GRANULARITY
     refresh: list[int] = []
-    for key in usable:
+    # customer pk -> (customer, kinds): the others holding a typed key, for the review queue.
+    typed_elsewhere: dict[int, tuple[Customer, set[str]]] = {}
+    for key, is_typed in [*((key, False) for key in usable), *((key, True) for key in typed)]:
         identity = found.get(key.slot)
         if identity is not None and identity.customer_id not in (customer.pk, *absorbed_pks):
             resolution.skipped.append((key, SKIPPED_ELSEWHERE))
+            if is_typed:
+                _holder, held = typed_elsewhere.setdefault(
+                    identity.customer_id, (identity.customer, set())
+                )
+                held.add(key.kind)
             continue
         if identity is None:
             if not verified and not is_new:
@@ -211,11 +232,20 @@ def _resolve_once(
             resolution.attached.append(identity)
         elif identity.last_seen_at < stale:
             refresh.append(identity.pk)
+        if is_typed:
+            # What the event arrived through is the source's own key, not one somebody typed.
+            continue
         rank = _strength(rules, key, identity)
         if rank > best_rank:
             best_rank, resolution.identity = rank, identity
     if refresh:
         Identity.objects.filter(pk__in=refresh).update(last_seen_at=seen_at)
+    for holder, held_kinds in typed_elsewhere.values():
+        candidate = _candidate_queue(
+            keys.workspace_id, customer, holder, sorted(held_kinds), source
+        )
+        if candidate is not None:
+            resolution.candidates.append(candidate)
     return resolution
 
 
@@ -229,12 +259,21 @@ def identity_resolve(
     keys: WorkspaceKeys | None = None,
     rules: WorkspaceRules | None = None,
     verified: bool = True,
+    unverified_keys: Sequence[IdentityKey] = (),
 ) -> Resolution:
     """Find or create the customer `identity_keys` name (see the module's docstring).
 
     `verified=False` is for sources anyone can fill in (an anonymous web form): their keys
     never merge customers (several matched go to the review queue) and are not attached to an
     existing customer (skipped as SKIPPED_UNVERIFIED); a new customer still gets them all.
+
+    `unverified_keys` are for a source that vouches for `identity_keys` but not for the rest
+    (the website chat: the visitor id is the server's, the e-mail the visitor typed is not).
+    They never choose the customer nor merge anyone, and are stored unverified. One nobody
+    holds is given to the customer `identity_keys` name (with `verified=False` only to a new
+    one, as above); one that customer holds is seen again; one another customer holds is
+    skipped (SKIPPED_ELSEWHERE) and the pair is queued for review (unless already open or
+    dismissed).
 
     Runs in the caller's transaction. Two writers creating the same new identity at once: the
     loser's insert fails on the unique constraint, and it resolves again, now finding the
@@ -246,6 +285,7 @@ def identity_resolve(
         "keys": keys,
         "rules": rules,
         "identity_keys": identity_keys,
+        "unverified_keys": unverified_keys,
         "source": source,
         "seen_at": seen_at or timezone.now(),
         "new_customer": new_customer or NewCustomer(),

@@ -6,8 +6,21 @@ from huike.core.errors import InvalidInputError
 from huike.customers.identities import identity_key, identity_value
 from huike.customers.ingest import events_ingest
 from huike.customers.models import Customer, CustomerMerge, Event, Identity, MergeCandidate
-from huike.customers.resolution import SKIPPED_JUNK, SKIPPED_UNVERIFIED, identity_resolve
+from huike.customers.resolution import (
+    SKIPPED_ELSEWHERE,
+    SKIPPED_JUNK,
+    SKIPPED_UNVERIFIED,
+    identity_resolve,
+)
 from huike.customers.tests.conftest import keys_of
+
+
+def _identities_of(customer: Customer) -> list[tuple[str, str, bool]]:
+    keys = workspace_keys(customer.workspace_id)
+    return sorted(
+        (identity.kind, identity_value(identity, keys), identity.is_verified)
+        for identity in Identity.objects.filter(customer=customer)
+    )
 
 
 def test_unknown_identities_create_one_customer(workspace):
@@ -54,6 +67,139 @@ def test_an_unverified_source_gives_a_known_customer_no_new_keys(workspace, make
     assert list(Identity.objects.filter(customer=customer).values_list("kind", flat=True)) == [
         "phone"
     ]
+
+
+def test_a_typed_key_of_another_customer_neither_merges_nor_attaches(workspace, make_customer):
+    known = make_customer(email="li.lei@example.org", phone="13812340021")
+    visitor = identity_resolve(
+        workspace_id=workspace.pk, identity_keys=keys_of(web_visitor_id="v-21"), source="web"
+    ).customer
+    # when the visitor types the known customer's e-mail
+    result = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(web_visitor_id="v-21"),
+        unverified_keys=keys_of(email="Li.Lei@Example.org"),
+        source="channel:webchat",
+    )
+    # then the visitor stays their own customer and a person is asked about the pair
+    assert (result.customer.pk, result.is_new) == (visitor.pk, False)
+    assert result.merges == []
+    assert CustomerMerge.objects.count() == 0
+    assert [(key.kind, key.value, reason) for key, reason in result.skipped] == [
+        ("email", "li.lei@example.org", SKIPPED_ELSEWHERE)
+    ]
+    candidate = MergeCandidate.objects.get()
+    assert result.candidates == [candidate]
+    assert {candidate.first_id, candidate.second_id} == {known.pk, visitor.pk}
+    assert (candidate.matched_kinds, candidate.source) == ("email", "channel:webchat")
+    assert candidate.status == MergeCandidate.Status.OPEN
+    known.refresh_from_db()
+    visitor.refresh_from_db()
+    assert (known.status, visitor.status) == (Customer.Status.ACTIVE, Customer.Status.ACTIVE)
+    assert _identities_of(known) == [
+        ("email", "li.lei@example.org", False),
+        ("phone", "+8613812340021", False),
+    ]
+    assert _identities_of(visitor) == [("web_visitor_id", "v-21", False)]
+    assert result.identity is not None
+    assert result.identity.kind == "web_visitor_id"
+
+
+def test_a_typed_key_nobody_holds_is_given_unverified_to_the_sources_customer(workspace):
+    visitor = identity_resolve(
+        workspace_id=workspace.pk, identity_keys=keys_of(web_visitor_id="v-22"), source="web"
+    ).customer
+    # when the visitor types a fresh e-mail, even one a caller wrongly marks verified
+    result = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(web_visitor_id="v-22"),
+        unverified_keys=[identity_key("email", "fresh@example.org", is_verified=True)],
+        source="channel:webchat",
+    )
+    # then the visitor's customer holds it, as an unverified e-mail
+    assert result.customer.pk == visitor.pk
+    assert [identity.kind for identity in result.attached] == ["email"]
+    assert result.skipped == []
+    assert _identities_of(visitor) == [
+        ("email", "fresh@example.org", False),
+        ("web_visitor_id", "v-22", False),
+    ]
+    # and the event still came through the visitor id
+    assert result.identity is not None
+    assert result.identity.kind == "web_visitor_id"
+
+
+def test_a_new_source_key_with_a_known_typed_key_makes_a_customer_of_its_own(
+    workspace, make_customer
+):
+    known = make_customer(phone="13812340023")
+    # when a visitor nobody knows types the known customer's phone
+    result = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(web_visitor_id="v-23"),
+        unverified_keys=keys_of(phone="138 1234 0023"),
+        source="channel:webchat",
+    )
+    # then they are a new customer holding only their visitor id
+    assert result.is_new
+    assert result.customer.pk != known.pk
+    assert _identities_of(result.customer) == [("web_visitor_id", "v-23", False)]
+    assert _identities_of(known) == [("phone", "+8613812340023", False)]
+    assert [(key.kind, reason) for key, reason in result.skipped] == [("phone", SKIPPED_ELSEWHERE)]
+    candidate = MergeCandidate.objects.get()
+    assert {candidate.first_id, candidate.second_id} == {known.pk, result.customer.pk}
+    assert CustomerMerge.objects.count() == 0
+
+
+def test_resolving_the_same_typed_keys_again_changes_nothing(workspace, make_customer):
+    known = make_customer(email="known@example.org")
+    arguments = {
+        "workspace_id": workspace.pk,
+        "identity_keys": keys_of(web_visitor_id="v-24"),
+        "unverified_keys": keys_of(email="known@example.org", phone="13812340024"),
+        "source": "channel:webchat",
+    }
+    first = identity_resolve(**arguments)
+    # when the same keys come again
+    again = identity_resolve(**arguments)
+    # then the same customer is found, nothing is attached or queued twice
+    assert (again.customer.pk, again.is_new) == (first.customer.pk, False)
+    assert again.attached == []
+    assert again.candidates == []
+    assert [(key.kind, reason) for key, reason in again.skipped] == [("email", SKIPPED_ELSEWHERE)]
+    assert MergeCandidate.objects.count() == 1
+    assert _identities_of(first.customer) == [
+        ("phone", "+8613812340024", False),
+        ("web_visitor_id", "v-24", False),
+    ]
+    assert _identities_of(known) == [("email", "known@example.org", False)]
+
+
+def test_typed_keys_of_an_unverified_source_go_to_a_new_customer_only(workspace, make_customer):
+    customer = make_customer(phone="13812340025")
+    # when an unverified source names the customer and a typed e-mail comes with it
+    result = identity_resolve(
+        workspace_id=workspace.pk,
+        identity_keys=keys_of(phone="13812340025"),
+        unverified_keys=keys_of(email="typed@example.org"),
+        source="web_form",
+        verified=False,
+    )
+    # then the e-mail is not given to them, as with every key of such a source
+    assert result.customer.pk == customer.pk
+    assert [(key.kind, reason) for key, reason in result.skipped] == [("email", SKIPPED_UNVERIFIED)]
+    assert _identities_of(customer) == [("phone", "+8613812340025", False)]
+
+
+def test_typed_keys_alone_are_no_usable_identity(workspace):
+    with pytest.raises(InvalidInputError):
+        identity_resolve(
+            workspace_id=workspace.pk,
+            identity_keys=keys_of(phone="13800000000"),
+            unverified_keys=keys_of(email="someone@example.org"),
+            source="channel:webchat",
+        )
+    assert Customer.objects.count() == 0
 
 
 def test_junk_values_are_never_attached(workspace):

@@ -25,8 +25,9 @@ from huike.channels.models import Channel, InboundDelivery
 from huike.channels.providers.webchat import WebchatProvider
 from huike.channels.services import channel_create
 from huike.core.crypto import workspace_keys
-from huike.customers.identities import identities_find, identity_key
-from huike.customers.models import Event
+from huike.customers.identities import identities_find, identity_key, identity_value
+from huike.customers.models import Customer, CustomerMerge, Event, Identity, MergeCandidate
+from huike.customers.services import CustomerData, customer_create
 from huike.inbox import realtime
 from huike.inbox.models import (
     AgentPresence,
@@ -189,10 +190,12 @@ def test_contact_frame_parses_to_an_event_carrying_email_and_phone() -> None:
     assert item.properties == {"action": "contact_left"}
     assert item.sender.identity_value == VISITOR
     assert item.sender.name == "Li Lei"
-    assert item.sender.other_identities == (
+    # what the visitor typed is not vouched for by the widget, unlike the visitor id
+    assert item.sender.typed_identities == (
         ("email", "li.lei@example.com"),
         ("phone", "+8613912345678"),
     )
+    assert item.sender.other_identities == ()
 
 
 def _frame_body(**fields: str) -> bytes:
@@ -389,6 +392,119 @@ def test_contact_details_attach_to_the_visitor(workspace: Workspace, owner_actor
     assert Event.objects.get(customer=customer, kind=base.EVENT_OTHER).properties["action"] == (
         "contact_left"
     )
+
+
+def _identities_of(customer: Customer) -> list[tuple[str, str]]:
+    keys = workspace_keys(customer.workspace_id)
+    return sorted(
+        (identity.kind, identity_value(identity, keys))
+        for identity in Identity.objects.filter(customer=customer)
+    )
+
+
+def _known_customer(owner_actor: Actor) -> Customer:
+    return customer_create(
+        actor=owner_actor,
+        data=CustomerData(name="Han Meimei"),
+        identity_keys=[
+            identity_key("email", "han.meimei@example.com"),
+            identity_key("phone", "13912340099"),
+        ],
+    )
+
+
+@pytestmark_db
+def test_a_visitor_typing_a_known_customers_email_stays_their_own_customer(
+    workspace: Workspace, owner_actor: Actor
+) -> None:
+    # given a known customer and a visitor who has written
+    known = _known_customer(owner_actor)
+    channel = webchat_create(workspace, owner_actor)
+    contact = {"type": "contact", "client_id": "contact-01", "email": "Han.Meimei@Example.com"}
+
+    async def scenario() -> list[dict[str, Any]]:
+        visitor = await visitor_open(channel)
+        await visitor.send_json_to({"type": "message", "client_id": "msg-00001", "text": "Hi"})
+        await visitor.receive_json_from()
+        # when the visitor types the known customer's e-mail, and the frame is sent twice
+        acks = []
+        for _ in range(2):
+            await visitor.send_json_to(contact)
+            acks.append(await visitor.receive_json_from())
+        await visitor.disconnect()
+        return acks
+
+    first, second = run(scenario)
+    # then the visitor is still their own customer, and nobody was merged
+    assert (first["type"], first["duplicate"]) == ("ack", False)
+    assert second == {"type": "ack", "client_id": "contact-01", "duplicate": True}
+    conversation = Conversation.objects.get()
+    visitor = conversation.customer
+    assert visitor.pk != known.pk
+    assert CustomerMerge.objects.count() == 0
+    known.refresh_from_db()
+    visitor.refresh_from_db()
+    assert (known.status, visitor.status) == (Customer.Status.ACTIVE, Customer.Status.ACTIVE)
+    assert _identities_of(known) == [
+        ("email", "han.meimei@example.com"),
+        ("phone", "+8613912340099"),
+    ]
+    assert _identities_of(visitor) == [("web_visitor_id", VISITOR)]
+    # and a person is asked about the pair once; the contact event is the visitor's, once
+    candidate = MergeCandidate.objects.get()
+    assert {candidate.first_id, candidate.second_id} == {known.pk, visitor.pk}
+    assert (candidate.matched_kinds, candidate.source) == ("email", "channel:webchat")
+    assert list(Event.objects.filter(kind=base.EVENT_OTHER).values_list("customer", flat=True)) == [
+        visitor.pk
+    ]
+    assert list(Event.objects.filter(customer=known).values_list("kind", flat=True)) == [
+        "customer.created"
+    ]
+    assert InboundDelivery.objects.filter(channel=channel).count() == 2
+
+
+@pytestmark_db
+def test_a_new_visitor_leaving_a_known_phone_becomes_a_customer_of_its_own(
+    workspace: Workspace, owner_actor: Actor
+) -> None:
+    # given a known customer and a visitor nobody has seen
+    known = _known_customer(owner_actor)
+    channel = webchat_create(workspace, owner_actor)
+
+    async def scenario() -> dict[str, Any]:
+        visitor = await visitor_open(channel)
+        # when their first frame leaves the known customer's phone and a fresh e-mail
+        await visitor.send_json_to(
+            {
+                "type": "contact",
+                "client_id": "contact-01",
+                "phone": "139 1234 0099",
+                "email": "new.visitor@example.com",
+                "name": "Someone",
+            }
+        )
+        ack = await visitor.receive_json_from()
+        await visitor.disconnect()
+        return ack
+
+    ack = run(scenario)
+    # then the visitor is a new customer with their id and the e-mail nobody held
+    assert ack["type"] == "ack"
+    visitor = Event.objects.get(kind=base.EVENT_OTHER).customer
+    assert visitor.pk != known.pk
+    assert visitor.name == "Someone"
+    assert _identities_of(visitor) == [
+        ("email", "new.visitor@example.com"),
+        ("web_visitor_id", VISITOR),
+    ]
+    assert _identities_of(known) == [
+        ("email", "han.meimei@example.com"),
+        ("phone", "+8613912340099"),
+    ]
+    candidate = MergeCandidate.objects.get()
+    assert {candidate.first_id, candidate.second_id} == {known.pk, visitor.pk}
+    assert candidate.matched_kinds == "phone"
+    assert CustomerMerge.objects.count() == 0
 
 
 @pytestmark_db

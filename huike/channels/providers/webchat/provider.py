@@ -136,17 +136,18 @@ class WebchatProvider(base.Provider):
         external_id = dedupe_key(visitor, frame["client_id"])
         locale = _text(frame, "lang", 16)
         if frame["type"] == "contact":
-            others = tuple(
+            # Whatever the visitor typed: only their visitor id is the server's.
+            typed = tuple(
                 (kind, value) for kind in ("email", "phone") if (value := _text(frame, kind, 200))
             )
-            if not others:
+            if not typed:
                 raise ValueError("contact frame without an email or a phone")
             sender = base.Sender(
                 "web_visitor_id",
                 visitor,
                 name=_text(frame, "name", 100),
                 locale=locale,
-                other_identities=others,
+                typed_identities=typed,
             )
             return [
                 base.InboundEvent(
