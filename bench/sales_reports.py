@@ -5,13 +5,19 @@ run through a cursor (no ORM, no Python after the rows come back).
 Seeds one workspace with N deals over three years in one pipeline (20 reps in 4 teams; 65 %
 open, 20 % won, 15 % lost; every deal with its stage history as the services write it: the
 creation, then each move), with COPY.
-Then times, over --runs runs each:
+Then builds the funnel's daily roll-ups (huike.sales.funnel.funnel_refresh, timed once) and
+times, over --runs runs each:
 
-  - funnel_report for the whole three years (every deal) and for the default 90 days,
+  - funnel_report for the whole three years (every deal) and for the default 90 days, from
+    the roll-ups; then again after --moves deals of old days were moved through deal_move
+    (their deltas not yet folded in), the time of those moves against moves with the
+    roll-ups out of use, and the refresh folding the deltas in,
   - forecast_report for the coming three months per rep (and its statistical forecast over
     24 months of won deals),
 
-as the admin (a view-all role: the widest scope, no record-rule filter to help).
+as the admin (a view-all role: the widest scope, no record-rule filter to help). Limits: the
+funnel's aggregates over the deals written by hand in SQL, and the bare read of the stored
+days (SELECT of the FunnelDay rows, no Python).
 
 Usage (creates and drops its own database, huike_bench_reports):
   .venv/bin/python bench/sales_reports.py --deals 1000000 \
@@ -87,6 +93,7 @@ def main() -> None:
     parser.add_argument("--database", required=True, help="a PostgreSQL URL")
     parser.add_argument("--deals", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--moves", type=int, default=200, help="moves made after the build")
     parser.add_argument("--explain", action="store_true", help="print the plans")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true", help="time a kept database again")
@@ -105,8 +112,16 @@ def main() -> None:
     from huike.accounts.access import Actor
     from huike.accounts.models import Membership, Role, Team, Workspace
     from huike.accounts.services import user_get_or_create, workspace_create
-    from huike.sales import reports
-    from huike.sales.models import Deal, DealStageChange, Pipeline, Stage
+    from huike.sales import funnel, reports
+    from huike.sales.deals import deal_move
+    from huike.sales.models import (
+        Deal,
+        DealStageChange,
+        FunnelDelta,
+        FunnelRollup,
+        Pipeline,
+        Stage,
+    )
 
     def seed() -> None:
         workspace = workspace_create(slug="bench", name="Bench", owner_email="o@bench.test")
@@ -266,13 +281,17 @@ def main() -> None:
     # --- Huike --------------------------------------------------------------------------------
     zone = reports.workspace_zone(actor)
     whole = (today - dt.timedelta(days=3 * 366), today)
-    recent = reports.funnel_period(actor, None, None)
+    recent = funnel.funnel_period(actor, None, None)
+    FunnelRollup.objects.filter(pipeline=pipeline).update(built_at=None)
+    started = time.perf_counter()
+    days = funnel.funnel_refresh(pipeline)
+    print(f"roll-ups built: {days:,} days in {time.perf_counter() - started:.1f} s")
 
     def funnel_whole() -> Any:
-        return reports.funnel_report(actor, pipeline, *whole)
+        return funnel.funnel_report(actor, pipeline, *whole)
 
     def funnel_recent() -> Any:
-        return reports.funnel_report(actor, pipeline, *recent)
+        return funnel.funnel_report(actor, pipeline, *recent)
 
     def forecast() -> Any:
         return reports.forecast_report(actor, group="rep")
@@ -281,7 +300,7 @@ def main() -> None:
     def bare_funnel(date_from: dt.date, date_to: dt.date) -> Callable[[], Any]:
         start = dt.datetime.combine(date_from, dt.time.min, tzinfo=zone)
         end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
-        # The same three aggregates as huike.sales.reports.funnel_report, by hand: deals per
+        # The same three aggregates as huike.sales.funnel.funnel_sums, by hand: deals per
         # current stage; the backward moves' furthest stage per deal; time per stage.
         funnel = [stage for stage in stages if stage.kind != "lost"]
 
@@ -370,6 +389,40 @@ def main() -> None:
                 cursor.execute(sql, params)
                 cursor.fetchall()
 
+    def bare_days(date_from: dt.date, date_to: dt.date) -> Callable[[], Any]:
+        def run() -> None:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT deals, sums FROM sales_funnelday"
+                    " WHERE pipeline_id = %s AND day >= %s AND day <= %s",
+                    [pipeline.pk, date_from, date_to],
+                )
+                cursor.fetchall()
+
+        return run
+
+    def move_old_deals(seed: int) -> list[float]:
+        """--moves open deals of random old days, each one stage on (or back), as users
+        would between two runs of the refresh job; the seconds of each move."""
+        rng = random.Random(seed)
+        by_position = sorted(
+            (stage for stage in stages if stage.kind == "open"), key=lambda s: s.position
+        )
+        ids = list(
+            Deal.objects.filter(pipeline=pipeline, status="open")
+            .order_by("?")
+            .values_list("pk", flat=True)[: args.moves]
+        )
+        seconds = []
+        for pk in ids:
+            deal = Deal.objects.get(pk=pk)
+            index = next(i for i, s in enumerate(by_position) if s.pk == deal.stage_id)
+            target = by_position[(index + rng.choice((1, -1))) % len(by_position)]
+            started = time.perf_counter()
+            deal_move(actor=actor, deal=deal, stage=target)
+            seconds.append(time.perf_counter() - started)
+        return seconds
+
     if args.explain:
         from django.test.utils import CaptureQueriesContext
 
@@ -384,18 +437,44 @@ def main() -> None:
                     print(query["sql"][:400])
                     print("\n".join(row[0] for row in cursor.fetchall()), "\n")
 
-    print(f"{'what':<44} {'Huike p50/p99 ms':>18} {'limit p50/p99 ms':>18} {'ratio':>6}")
-    results = []
-    for label, huike, limit in (
-        ("funnel, 3 years (every deal)", funnel_whole, bare_funnel(*whole)),
-        ("funnel, last 90 days", funnel_recent, bare_funnel(*recent)),
-        ("forecast, 3 months per rep + statistical", forecast, bare_forecast),
-    ):
+    print(f"{'what':<52} {'Huike p50/p99 ms':>18} {'limit p50/p99 ms':>18} {'ratio':>6}")
+
+    def line(label: str, huike: Callable[[], Any], limit: Callable[[], Any]) -> None:
         ours = percentiles(timed(huike, args.runs))
         bare = percentiles(timed(limit, args.runs))
         ratio = round(ours[0] / bare[0], 2) if bare[0] else 0
-        results.append((label, ours, bare, ratio))
-        print(f"{label:<44} {ours[0]:>8} / {ours[1]:<8} {bare[0]:>8} / {bare[1]:<8} {ratio:>6}")
+        print(f"{label:<52} {ours[0]:>8} / {ours[1]:<8} {bare[0]:>8} / {bare[1]:<8} {ratio:>6}")
+
+    line("funnel, 3 years, roll-ups / SQL over the deals", funnel_whole, bare_funnel(*whole))
+    line("funnel, 3 years, roll-ups / bare read of the days", funnel_whole, bare_days(*whole))
+    line("funnel, last 90 days, roll-ups / SQL over the deals", funnel_recent, bare_funnel(*recent))
+    line("forecast, 3 months per rep + statistical", forecast, bare_forecast)
+    expected = funnel_whole()
+    tracked = percentiles(move_old_deals(11))
+    deltas = FunnelDelta.objects.filter(pipeline=pipeline).count()
+    line(
+        f"funnel, 3 years, {deltas} deltas / SQL over the deals",
+        funnel_whole,
+        bare_funnel(*whole),
+    )
+    with_deltas = funnel_whole()
+    started = time.perf_counter()
+    folded = funnel.funnel_refresh(pipeline)
+    print(f"refresh folding {deltas} deltas ({folded} days): {time.perf_counter() - started:.2f} s")
+    after = funnel_whole()
+    assert after == with_deltas, "the folded roll-ups disagree with the roll-ups and deltas"
+    assert after.deal_count == expected.deal_count
+    FunnelRollup.objects.filter(pipeline=pipeline).update(built_at=None)
+    untracked = percentiles(move_old_deals(12))
+    exact = funnel_whole()  # read from the deals: the roll-ups are out of use
+    started = time.perf_counter()
+    funnel.funnel_refresh(pipeline)
+    print(f"roll-ups rebuilt in {time.perf_counter() - started:.1f} s")
+    assert funnel_whole() == exact, "the rebuilt roll-ups disagree with the deals"
+    print(
+        f"deal_move p50/p99 ms: {tracked[0]} / {tracked[1]} keeping the roll-ups, "
+        f"{untracked[0]} / {untracked[1]} without them"
+    )
     report = funnel_whole()
     print(
         "funnel check:",

@@ -175,6 +175,14 @@ PERIODIC_JOBS: list[PeriodicJob] = [
         every=timedelta(minutes=1),
         offset=timedelta(seconds=15),
     ),
+    # The funnel's daily roll-ups: a report is exact without them (it adds up the days changed
+    # since from the deals), so the minute only bounds how much such a report reads.
+    PeriodicJob(
+        "sales.refresh_funnels",
+        "huike.sales.tasks_funnel.refresh_funnels",
+        every=timedelta(minutes=1),
+        offset=timedelta(seconds=25),
+    ),
     # Task reminders go out at their minute (in-app and e-mail), not when a page is opened.
     PeriodicJob(
         "sales.task_reminders",

@@ -28,6 +28,7 @@ from huike.sales.api_schemas_reports import (
     TargetPatchIn,
     TargetQuery,
 )
+from huike.sales.funnel import funnel_report
 from huike.sales.models import Pipeline, SalesTarget
 
 router = Router(tags=["Funnel and forecast"])
@@ -54,7 +55,7 @@ def funnel(request: HttpRequest, query: Query[FunnelQuery]) -> dict[str, Any]:
     )
     if pipeline is None:
         raise NotFoundError(_("There is no pipeline yet."))
-    report = reports.funnel_report(actor, pipeline, query.date_from, query.date_to)
+    report = funnel_report(actor, pipeline, query.date_from, query.date_to)
     return {
         "pipeline_id": pipeline.public_id,
         "date_from": report.date_from,

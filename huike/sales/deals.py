@@ -31,6 +31,7 @@ from huike.core.outbox import outbox_publish
 from huike.customers.events import event_record, register_event_kind_labels
 from huike.customers.models import LIFECYCLE_ORDER, Company, Customer, LifecycleStage
 from huike.sales.access import visible_deals
+from huike.sales.funnel import funnel_changed, funnel_stages_changed, funnel_track
 from huike.sales.models import (
     Activity,
     Deal,
@@ -349,6 +350,7 @@ def stage_add(
         stage.position = index + 1
         stage.save()
         _renumber(stages)
+        funnel_stages_changed(pipeline)
     return stage
 
 
@@ -386,12 +388,15 @@ def stage_update(
             raise ConflictError(
                 _("Deals are in this stage: move them before changing its type."), field="type"
             )
+        kind_changed = cleaned.kind != locked.kind
         locked.name, locked.kind, locked.probability = (
             cleaned.name,
             cleaned.kind,
             cleaned.probability,
         )
         _stages_after_change(locked.pipeline, locked, None)
+        if kind_changed:
+            funnel_stages_changed(locked.pipeline)
         locked.save(update_fields=["name", "kind", "probability"])
     return locked
 
@@ -417,6 +422,7 @@ def stage_delete(*, actor: Actor, stage: Stage) -> None:
         except ProtectedError:
             raise ConflictError(_("Deals are in this stage; move them first.")) from None
         _renumber(list(Stage.objects.filter(pipeline_id=stage.pipeline_id)))
+        funnel_stages_changed(stage.pipeline)
 
 
 def stages_reorder(*, actor: Actor, pipeline: Pipeline, stages: Sequence[Stage]) -> list[Stage]:
@@ -432,6 +438,7 @@ def stages_reorder(*, actor: Actor, pipeline: Pipeline, stages: Sequence[Stage])
             )
         ordered = [current[pk] for pk in wanted]
         _renumber(ordered)
+        funnel_stages_changed(pipeline)
     return ordered
 
 
@@ -511,6 +518,7 @@ def deal_create(
         company = customer.company
     moment = timezone.now()
     with transaction.atomic():
+        track = funnel_track(pipeline, None)
         deal = Deal.objects.create(
             workspace=actor.workspace,
             name=_clean_name(name, max_length=DEAL_NAME_MAX_LENGTH),
@@ -539,6 +547,7 @@ def deal_create(
             actor=_acting_member(actor),
             changed_at=moment,
         )
+        funnel_changed(track, deal)
         outbox_publish(
             workspace_id=actor.workspace.pk, kind="deal.created", payload=_deal_payload(deal)
         )
@@ -623,7 +632,13 @@ def deal_update(*, actor: Actor, deal: Deal, data: DealData) -> Deal:
             locked.team_id = locked.owner.team_id if locked.owner is not None else None
             changed.append("team")
         if changed:
+            track = (
+                funnel_track(locked.pipeline, locked)
+                if {"amount", "currency"} & set(changed)
+                else None
+            )
             locked.save(update_fields=[*changed, "updated_at"])
+            funnel_changed(track, locked)
             outbox_publish(
                 workspace_id=actor.workspace.pk,
                 kind="deal.updated",
@@ -637,7 +652,9 @@ def deal_delete(*, actor: Actor, deal: Deal) -> None:
     with transaction.atomic():
         locked = deal_lock(deal)
         payload = _deal_payload(locked)
+        track = funnel_track(locked.pipeline, locked)
         locked.delete()
+        funnel_changed(track, None)
         outbox_publish(workspace_id=actor.workspace.pk, kind="deal.deleted", payload=payload)
 
 
@@ -709,6 +726,7 @@ def deal_move(*, actor: Actor, deal: Deal, stage: Stage, lost_reason: str = "") 
             )
         if stage.pk == locked.stage_id:
             return locked
+        track = funnel_track(locked.pipeline, locked)
         moment = timezone.now()
         from_stage = locked.stage
         was = locked.status
@@ -741,6 +759,7 @@ def deal_move(*, actor: Actor, deal: Deal, stage: Stage, lost_reason: str = "") 
                 "updated_at",
             ]
         )
+        funnel_changed(track, locked)
         locked.customer = (
             Customer.objects.get(pk=locked.customer_id) if locked.customer_id else None
         )
@@ -798,8 +817,13 @@ def _amount_from_products(deal: Deal) -> None:
     if not lines:
         return
     total = sum((quantity * price for quantity, price in lines), Decimal("0"))
-    deal.amount = min(total.quantize(Decimal("0.01")), MAX_AMOUNT)
+    amount = min(total.quantize(Decimal("0.01")), MAX_AMOUNT)
+    if amount == deal.amount:
+        return
+    track = funnel_track(deal.pipeline, deal)
+    deal.amount = amount
     deal.save(update_fields=["amount", "updated_at"])
+    funnel_changed(track, deal)
 
 
 def deal_product_add(

@@ -15,6 +15,7 @@ from huike.accounts.access import Actor
 from huike.accounts.models import Membership
 from huike.customers.models import Customer
 from huike.sales.deals import activity_log, deal_create, deal_move, pipeline_default
+from huike.sales.funnel import funnel_changed, funnel_track
 from huike.sales.models import Activity, Deal, DealStageChange, Stage, StageKind
 
 ADMIN_EMAIL = "admin@demo.huike.local"
@@ -39,6 +40,7 @@ ACTIVITIES = (
 def _backdate(deal: Deal, started: dt.datetime, rng: random.Random) -> None:
     """Spread the deal's stage history over the days after `started` (demo data only: real
     moves are timed by deal_move)."""
+    track = funnel_track(deal.pipeline, deal)
     changes = list(DealStageChange.objects.filter(deal=deal).order_by("changed_at", "id"))
     moment = started
     previous: dt.datetime | None = None
@@ -53,6 +55,7 @@ def _backdate(deal: Deal, started: dt.datetime, rng: random.Random) -> None:
     deal.stage_entered_at = moment
     deal.closed_at = moment if deal.status != StageKind.OPEN else None
     deal.save(update_fields=["created_at", "stage_entered_at", "closed_at"])
+    funnel_changed(track, deal)
 
 
 def deals_demo_seed(workspace_id: int) -> None:

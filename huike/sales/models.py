@@ -665,6 +665,60 @@ class DealStageChange(models.Model):
         return f"{self.deal_id}: {self.from_stage_id} -> {self.to_stage_id}"
 
 
+class FunnelDay(models.Model):
+    """The funnel of one pipeline's deals created on one day (in the workspace's time zone),
+    added up, so that a funnel over years reads a row a day instead of every deal and move.
+    Kept by huike.sales.funnel; `sums` holds per-stage counts and seconds and the won/lost
+    totals per currency (see funnel.FunnelSums)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    deals = models.PositiveIntegerField(default=0)
+    sums = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "day"], name="funnelday_unique_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id} {self.day}: {self.deals}"
+
+
+class FunnelRollup(models.Model):
+    """What a pipeline's FunnelDay rows were added up for: the time zone that made the days and
+    the stages' order and kinds that made "reached". When either changes the rows are not used
+    until they are rebuilt."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    pipeline = models.OneToOneField(Pipeline, on_delete=models.CASCADE, related_name="+")
+    basis = models.JSONField(default=dict)
+    built_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id}: {self.built_at}"
+
+
+class FunnelDelta(models.Model):
+    """What one change of a deal (created, moved, amount or currency changed, deleted) did to
+    its day's FunnelDay: the sums after the change less the sums before, written in the
+    change's own transaction. A report adds them to the stored days; the refresh job folds
+    them in and removes them."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    deals = models.IntegerField(default=0)
+    sums = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [models.Index(fields=["pipeline", "day"], name="funneldelta_pipeline_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id} {self.day}: {self.deals:+d}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Activities and tasks
 # ---------------------------------------------------------------------------------------------

@@ -1,16 +1,9 @@
-"""Reads behind the funnel and the forecast (selectors; nothing here writes).
+"""Reads behind the forecast (selectors; nothing here writes), and the helpers the funnel
+(huike.sales.funnel) shares with it.
 
 Every figure is an SQL aggregate over `huike.sales.access.visible_deals(actor)`, so record
 rules apply (a rep sees their own numbers, a manager the team subtree, view-all roles
 everything) and the number of queries does not depend on the number of deals.
-
-Funnel: the deals of one pipeline *created* in the period (dates in the workspace time zone,
-both ends included). Of those, a deal has "reached" every open or won stage up to the furthest
-one it has ever been in — its current stage or any stage its history (DealStageChange.to_stage)
-moved it to — so a deal that jumped from Qualification straight to Proposal counts for Needs
-analysis too, and a deal moved back keeps what it reached. A deal lost without any history
-counts for the first stage only. Conversion is reached(stage) / reached(previous stage);
-average time in a stage is the mean of DealStageChange.seconds_in_from over the moves out of it.
 
 Forecast: open deals by the month of their expected close date; weighted = Σ amount *
 probability / 100, commit = deals in the commit category, best case = commit + best case, the
@@ -24,27 +17,21 @@ The statistical forecast is Holt's linear exponential smoothing of the monthly w
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from django.db.models import (
-    Avg,
-    Case,
     Count,
     DateField,
     DecimalField,
     ExpressionWrapper,
     F,
-    IntegerField,
-    Max,
     Q,
     QuerySet,
     Sum,
-    Value,
-    When,
 )
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils.timezone import now
@@ -57,20 +44,13 @@ from huike.core.errors import InvalidInputError, NotFoundError
 from huike.sales.access import access_target, visible_deals
 from huike.sales.models import (
     Deal,
-    DealStageChange,
     ForecastCategory,
     Pipeline,
     SalesTarget,
-    Stage,
     StageKind,
 )
 
 CENT = Decimal("0.01")
-# The funnel's period when none is asked for: the last 90 days, today included.
-FUNNEL_DEFAULT_DAYS = 90
-# A funnel longer than this is refused: beyond a few years the counts say nothing about a
-# period any more, and the query would read the whole history for it.
-FUNNEL_MAX_DAYS = 5 * 366
 # The forecast's months when none are asked for: this month and the next two.
 FORECAST_DEFAULT_MONTHS = 3
 # Monthly won totals the statistical forecast looks back on.
@@ -96,247 +76,18 @@ def workspace_today(actor: Actor) -> dt.date:
     return now().astimezone(workspace_zone(actor)).date()
 
 
-def _cents(value: Decimal | int | float | None) -> Decimal:
+def cents(value: Decimal | int | float | None) -> Decimal:
     if value is None:
         return Decimal("0.00")
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _day_start(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+def day_start(day: dt.date, zone: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=zone)
 
 
 def _money_field() -> DecimalField:  # type: ignore[type-arg]
     return DecimalField(max_digits=20, decimal_places=2)
-
-
-# ---------------------------------------------------------------------------------------------
-# Funnel
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MoneyTotal:
-    currency: str
-    count: int
-    amount: Decimal | None  # None: the role may not see amounts
-
-
-@dataclass(frozen=True)
-class FunnelStage:
-    stage: Stage
-    reached: int
-    # reached / reached at the previous stage (0-1); None for the first stage or after zero.
-    conversion_rate: float | None
-    average_seconds: int | None
-    # Share of the first stage's deals that got this far (0-1): the bar's width.
-    share_of_top: float
-
-    @property
-    def public_id(self) -> uuid.UUID:
-        return self.stage.public_id
-
-
-@dataclass(frozen=True)
-class Funnel:
-    pipeline: Pipeline
-    date_from: dt.date
-    date_to: dt.date
-    deal_count: int
-    stages: list[FunnelStage]
-    won: list[MoneyTotal]
-    lost: list[MoneyTotal]
-    won_count: int
-    lost_count: int
-    show_amounts: bool
-
-    @property
-    def win_rate(self) -> float | None:
-        closed = self.won_count + self.lost_count
-        return self.won_count / closed if closed else None
-
-
-def funnel_period(
-    actor: Actor, date_from: dt.date | None, date_to: dt.date | None
-) -> tuple[dt.date, dt.date]:
-    """The period asked for, completed with the defaults; InvalidInputError when backwards or
-    too long."""
-    date_to = date_to or workspace_today(actor)
-    date_from = date_from or date_to - dt.timedelta(days=FUNNEL_DEFAULT_DAYS - 1)
-    if date_from > date_to:
-        raise InvalidInputError(_("The period ends before it starts."), field="from")
-    if (date_to - date_from).days >= FUNNEL_MAX_DAYS:
-        raise InvalidInputError(
-            _("Choose a period of at most %(days)d days.") % {"days": FUNNEL_MAX_DAYS},
-            field="from",
-        )
-    return date_from, date_to
-
-
-def funnel_deals(
-    actor: Actor, pipeline: Pipeline, date_from: dt.date, date_to: dt.date
-) -> QuerySet[Deal]:
-    zone = workspace_zone(actor)
-    return visible_deals(actor).filter(
-        pipeline=pipeline,
-        created_at__gte=_day_start(date_from, zone),
-        created_at__lt=_day_start(date_to + dt.timedelta(days=1), zone),
-    )
-
-
-def _money_totals(
-    rows: Sequence[Mapping[str, Any]], status: str, show_amounts: bool
-) -> tuple[list[MoneyTotal], int]:
-    totals = [
-        MoneyTotal(
-            currency=row["currency"],
-            count=row["count"],
-            amount=_cents(row["amount"]) if show_amounts else None,
-        )
-        for row in rows
-        if row["status"] == status
-    ]
-    return totals, sum(total.count for total in totals)
-
-
-def _position_of(field: str, positions: Mapping[int, int], default: int | None) -> Case:
-    """The funnel position of the stage `field` names (a CASE over the pipeline's few stages,
-    so the big tables are read without joining the stage table)."""
-    return Case(
-        *(
-            When(**{field: stage_id}, then=Value(position))
-            for stage_id, position in positions.items()
-        ),
-        default=Value(default),
-        output_field=IntegerField(),
-    )
-
-
-def funnel_report(
-    actor: Actor,
-    pipeline: Pipeline,
-    date_from: dt.date | None = None,
-    date_to: dt.date | None = None,
-) -> Funnel:
-    """The funnel of `pipeline` for the deals created in the period (see the module's doc).
-    Needs forecast.view; amounts only with amounts.view. Four queries:
-
-    1. the period's deals per current stage and currency (count, amount): a deal counts for
-       its current stage and every open or won stage before it; won and lost totals;
-    2. the deals whose history went further than their current stage (moved back, or lost),
-       from their backward moves only: per stage, how many of them got at least that far
-       while now standing before it;
-    3. the average time in each stage, from the moves out of it.
-
-    Changes are read from the start of the period on only: a deal's moves come after its
-    creation, so this leaves out nothing and lets an index skip the older history.
-    """
-    actor.require("forecast.view")
-    date_from, date_to = funnel_period(actor, date_from, date_to)
-    show_amounts = actor.has("amounts.view")
-    all_stages = list(Stage.objects.filter(workspace=actor.workspace, pipeline=pipeline))
-    stages = [stage for stage in all_stages if stage.kind != StageKind.LOST]
-    positions = {stage.pk: stage.position for stage in stages}
-    deals = funnel_deals(actor, pipeline, date_from, date_to)
-    since = _day_start(date_from, workspace_zone(actor))
-    by_stage = list(
-        deals.values("stage_id", "status", "currency")
-        .annotate(count=Count("pk"), amount=Sum("amount"))
-        .order_by("status", "currency")
-    )
-    beyond: dict[str, int] = {}
-    if len(stages) > 1:
-        # A deal got further than its current stage only if it later left its furthest stage
-        # backwards or for a lost stage (leaving it forwards would have taken it further):
-        # its furthest is the stage such a backward move left. So only those moves — few —
-        # are looked at, never the whole history. Lost or other stages count as -1.
-        beyond = (
-            deals.filter(
-                stage_changes__workspace=actor.workspace,
-                stage_changes__pipeline=pipeline,
-                stage_changes__changed_at__gte=since,
-            )
-            .annotate(
-                left=_position_of("stage_changes__from_stage_id", positions, None),
-                entered=_position_of("stage_changes__to_stage_id", positions, -1),
-            )
-            .filter(left__gt=F("entered"))
-            .annotate(current=_position_of("stage_id", positions, -1), moved=Max("left"))
-            .aggregate(
-                **{
-                    f"stage_{index}": Count(
-                        "pk", filter=Q(moved__gte=stage.position, current__lt=stage.position)
-                    )
-                    for index, stage in enumerate(stages)
-                    if index
-                }
-            )
-        )
-    averages = dict(
-        DealStageChange.objects.filter(
-            workspace=actor.workspace,
-            pipeline=pipeline,
-            changed_at__gte=since,
-            deal__in=deals.values("pk"),
-            from_stage__in=list(positions),
-            seconds_in_from__isnull=False,
-        )
-        .values("from_stage")
-        .annotate(average=Avg("seconds_in_from"))
-        .order_by()
-        .values_list("from_stage", "average")
-    )
-    closed = _merge_currencies(by_stage)
-    won, won_count = _money_totals(closed, StageKind.WON, show_amounts)
-    lost, lost_count = _money_totals(closed, StageKind.LOST, show_amounts)
-    total = sum(row["count"] for row in by_stage)
-    rows: list[FunnelStage] = []
-    for index, stage in enumerate(stages):
-        if index == 0:
-            reached = total  # every deal of the period entered the pipeline at its start
-        else:
-            at_or_after = sum(
-                row["count"]
-                for row in by_stage
-                if positions.get(row["stage_id"], -1) >= stage.position
-            )
-            reached = at_or_after + (beyond.get(f"stage_{index}") or 0)
-        previous = rows[-1].reached if rows else None
-        average = averages.get(stage.pk)
-        rows.append(
-            FunnelStage(
-                stage=stage,
-                reached=reached,
-                conversion_rate=reached / previous if previous else None,
-                average_seconds=round(average) if average is not None else None,
-                share_of_top=reached / total if total else 0.0,
-            )
-        )
-    return Funnel(
-        pipeline=pipeline,
-        date_from=date_from,
-        date_to=date_to,
-        deal_count=total,
-        stages=rows,
-        won=won,
-        lost=lost,
-        won_count=won_count,
-        lost_count=lost_count,
-        show_amounts=show_amounts,
-    )
-
-
-def _merge_currencies(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows per (stage, status, currency) → per (status, currency), in that order."""
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        key = (row["status"], row["currency"])
-        into = merged.setdefault(
-            key, {"status": key[0], "currency": key[1], "count": 0, "amount": Decimal(0)}
-        )
-        into["count"] += row["count"]
-        into["amount"] += row["amount"] or 0
-    return [merged[key] for key in sorted(merged)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,8 +303,8 @@ def forecast_report(
     won_rows = (
         deals.filter(
             status=StageKind.WON,
-            closed_at__gte=_day_start(months[0], zone),
-            closed_at__lt=_day_start(end, zone),
+            closed_at__gte=day_start(months[0], zone),
+            closed_at__lt=day_start(end, zone),
         )
         .annotate(
             month=TruncMonth("closed_at", tzinfo=zone, output_field=DateField()),
@@ -572,14 +323,14 @@ def forecast_report(
     for row in open_rows:
         target = cell(row["group_key"], row["month"])
         target.open_count = row["count"]
-        target.pipeline = _cents(row["pipeline_total"])
-        target.weighted = _cents((row["weighted"] or 0) / Decimal(100))
-        target.commit = _cents(row["commit"])
-        target.best_case = _cents(row["best_case"])
+        target.pipeline = cents(row["pipeline_total"])
+        target.weighted = cents((row["weighted"] or 0) / Decimal(100))
+        target.commit = cents(row["commit"])
+        target.best_case = cents(row["best_case"])
     for won_row in won_rows:
         target = cell(won_row["group_key"], won_row["month"])
         target.won_count = won_row["count"]
-        target.won = _cents(won_row["won"])
+        target.won = cents(won_row["won"])
     subjects = _visible_target_subjects(actor, group)
     if subjects is not None:
         subject_field = "membership_id" if group == "rep" else "team_id"
@@ -590,7 +341,7 @@ def forecast_report(
             month__gte=months[0],
             month__lt=end,
         ).values_list(subject_field, "month", "amount"):
-            cell(key, month).target = _cents(amount)
+            cell(key, month).target = cents(amount)
     labels = _labels(actor, group, {key for key in cells if key is not None})
     rows = []
     for key, by_month in cells.items():
@@ -697,8 +448,8 @@ def monthly_won(
     rows = (
         deals.filter(
             status=StageKind.WON,
-            closed_at__gte=_day_start(start, zone),
-            closed_at__lt=_day_start(end, zone),
+            closed_at__gte=day_start(start, zone),
+            closed_at__lt=day_start(end, zone),
         )
         .annotate(month=TruncMonth("closed_at", tzinfo=zone, output_field=DateField()))
         .values("month")
@@ -709,7 +460,7 @@ def monthly_won(
     for row in rows:
         month = row["month"]
         month = month.date() if isinstance(month, dt.datetime) else month
-        result[month] = _cents(row["won"])
+        result[month] = cents(row["won"])
     return result
 
 
@@ -744,9 +495,7 @@ def statistical_forecast(
         )
     series = [float(amount) for _month, amount in history]
     points = [
-        BacktestPoint(
-            month=history[index][0], actual=history[index][1], predicted=_cents(predicted)
-        )
+        BacktestPoint(month=history[index][0], actual=history[index][1], predicted=cents(predicted))
         for index, predicted in backtest(series)
     ]
     errors = [abs(point.actual - point.predicted) for point in points]
@@ -760,9 +509,9 @@ def statistical_forecast(
     ahead = [month for month in months if month >= current]
     return StatisticalForecast(
         history=history,
-        forecast=[(month, _cents(fit.predict(_months_between(last, month)))) for month in ahead],
+        forecast=[(month, cents(fit.predict(_months_between(last, month)))) for month in ahead],
         backtest=points,
-        mae=_cents(sum(errors, Decimal(0)) / len(errors)),
+        mae=cents(sum(errors, Decimal(0)) / len(errors)),
         mape=100 * sum(relative) / len(relative) if relative else None,
         alpha=fit.alpha,
         beta=fit.beta,

@@ -24,6 +24,7 @@ from huike.core.errors import ConflictError, InvalidInputError
 from huike.sales import reports, targets
 from huike.sales.access import access_pipeline, access_target
 from huike.sales.forms_reports import ForecastForm, FunnelForm, TargetForm
+from huike.sales.funnel import Funnel, FunnelStage, funnel_report
 from huike.sales.models import Pipeline
 
 TEMPLATES = "sales/reports/"
@@ -50,7 +51,7 @@ def duration_label(seconds: int | None) -> str:
 
 @dataclass(frozen=True)
 class FunnelBar:
-    row: reports.FunnelStage
+    row: FunnelStage
     x: float
     y: float
     width: float
@@ -63,7 +64,7 @@ def percent_label(rate: float | None) -> str:
     return "" if rate is None else f"{rate * 100:.1f}%"
 
 
-def funnel_chart(funnel: reports.Funnel) -> tuple[list[FunnelBar], int]:
+def funnel_chart(funnel: Funnel) -> tuple[list[FunnelBar], int]:
     """Bars narrowing with the share of deals that got that far, centred; the SVG's height."""
     bars = []
     for index, row in enumerate(funnel.stages):
@@ -99,7 +100,7 @@ def funnel(request: HttpRequest, actor: Actor) -> HttpResponse:
         pipeline = access_pipeline(actor, pipeline_id) if pipeline_id else _default_pipeline(actor)
         if pipeline is not None:
             try:
-                report = reports.funnel_report(actor, pipeline, form.date_from, form.date_to)
+                report = funnel_report(actor, pipeline, form.date_from, form.date_to)
             except InvalidInputError as error:
                 form.add_error(error.field if error.field in form.fields else None, error.detail)
     if report is not None:

@@ -13,8 +13,9 @@ from django.test import Client
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Role, Team, Workspace
 from huike.core.errors import PermissionDeniedError
+from huike.sales.funnel import funnel_report
 from huike.sales.models import SalesTarget
-from huike.sales.reports import forecast_report, funnel_report, visible_targets
+from huike.sales.reports import forecast_report, visible_targets
 from huike.sales.tests.test_reports_data import at, make_deal, make_pipeline
 
 TODAY = dt.date(2026, 12, 10)
