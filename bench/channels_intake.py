@@ -4,8 +4,9 @@ same run.
 
   1. new deliveries: WeChat Official Account text messages in plain mode, each with its own
      MsgId (bench/wrk_wechat_new.lua), through /hooks/wechat_oa/<channel>: signature check,
-     XML read, AES-GCM of the body, INSERT … ON CONFLICT into the inbound log, commit, the
-     processing task enqueued on commit (the database task queue, as in production), "success".
+     XML read, AES-GCM of the body, then (intake.GroupCommit) the rows of all requests waiting
+     in one INSERT … ON CONFLICT into the inbound log with one processing task for them (the
+     database task queue, as in production) in the same transaction, commit, "success".
      Afterwards the inbound log must hold one row per 200 response (plus at most one per
      connection for requests still in flight when wrk stopped), and one queued task per row.
   2. the duplicate path: the same message on every request (bench/wrk_wechat_dup.lua).
@@ -220,7 +221,13 @@ def main() -> None:
 
     def counts() -> tuple[int, int]:
         deliveries = InboundDelivery.objects.filter(channel=channel).count()
+        # Deliveries queued for processing: one task per intake commit names them all
+        # (process_deliveries), a lone one has its own (process_delivery).
         tasks = DBTaskResult.objects.filter(task_path__endswith="process_delivery").count()
+        for (ids,) in DBTaskResult.objects.filter(
+            task_path__endswith="process_deliveries"
+        ).values_list("args_kwargs__args"):
+            tasks += len(ids[0])
         connection.close()
         return deliveries, tasks
 

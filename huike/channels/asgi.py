@@ -3,16 +3,20 @@ Django's middleware stack, the rest goes to `inner`.
 
 Why: under ASGI Django runs sync middleware and sync views in one thread per process, so a
 process takes one webhook at a time and spends most of it waiting for the commit. Here intake
-runs in a pool of threads, each with its own database connection, so the commits of several
-deliveries overlap. Verification, deduplication, the durable insert before the answer and the
-enqueue on commit are intake's own (huike.channels.intake, also reached through the Django
-view in huike.channels.views_hooks); what the stack adds (sessions, CSRF, auth, locale,
-workspace, API gateway) is nothing the endpoint uses. bench/RESULTS.md has the figures.
+runs in a pool of threads (verification, parsing, encryption) and the rows go to the database
+through one writer thread that commits the deliveries of all requests waiting at once, with
+their processing tasks, in one transaction (intake.GroupCommit). Verification,
+deduplication and the durable insert before the answer are intake's own
+(huike.channels.intake, also reached through the Django view in
+huike.channels.views_hooks); what the stack adds
+(sessions, CSRF, auth, locale, workspace, API gateway) is nothing the endpoint uses.
+bench/RESULTS.md has the figures.
 """
 
 import asyncio
 import concurrent.futures
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,7 +25,7 @@ from django.db import connection
 from django.utils import timezone
 
 from huike.channels.base import WebhookRequest, WebhookResponse
-from huike.channels.intake import webhook_receive
+from huike.channels.intake import GroupCommit, webhook_receive
 from huike.channels.views_hooks import MAX_BODY_BYTES
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -30,6 +34,11 @@ ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 INTAKE_THREADS = int(os.environ.get("HUIKE_INTAKE_THREADS", "8"))
 
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
+# Writer threads per web process that commit the intake's rows, each several requests per
+# commit (intake.GroupCommit); SQLite has one writer at a time.
+INTAKE_WRITERS = int(os.environ.get("HUIKE_INTAKE_WRITERS", "1"))
+_group_commit: GroupCommit | None = None
+_writers_lock = threading.Lock()
 
 
 def _executor() -> concurrent.futures.ThreadPoolExecutor:
@@ -40,12 +49,23 @@ def _executor() -> concurrent.futures.ThreadPoolExecutor:
     return _pool
 
 
+def _writers() -> GroupCommit:
+    global _group_commit
+    with _writers_lock:
+        if _group_commit is None:
+            writers = 1 if connection.vendor == "sqlite" else INTAKE_WRITERS
+            _group_commit = GroupCommit(writers=writers)
+        return _group_commit
+
+
 def _receive(kind: str, channel_id: str, request: WebhookRequest) -> WebhookResponse:
     # Each pool thread keeps its connection (the pool is small and fixed, so they are bounded
     # whatever CONN_MAX_AGE says): opening one per webhook would cost more than the webhook.
     # One that saw an error is dropped, as Django drops it after a request.
     try:
-        return webhook_receive(kind=kind, channel_public_id=channel_id, request=request)
+        return webhook_receive(
+            kind=kind, channel_public_id=channel_id, request=request, store=_writers().store
+        )
     finally:
         if connection.errors_occurred:
             connection.close()

@@ -7,11 +7,12 @@ the platform retries finds its key in the inbound log and is dropped at the inse
 """
 
 import logging
+import queue
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -27,7 +28,7 @@ from huike.channels.config import channel_context
 from huike.channels.models import Channel, InboundDelivery
 from huike.channels.registry import provider_for
 from huike.core.crypto import WorkspaceKeys, encrypted_column, workspace_keys
-from huike.core.tasks import enqueue_on_commit
+from huike.core.tasks import enqueue_with_commit
 
 logger = logging.getLogger("huike.channels.intake")
 
@@ -83,9 +84,21 @@ def _channel(kind: str, public_id: str) -> _Cached | None:
     return cached
 
 
+class Store(Protocol):
+    def __call__(
+        self, channel: Channel, incoming: list[IncomingDelivery], *, received_at: Any = None
+    ) -> list[int]: ...
+
+
 def webhook_receive(
-    *, kind: str, channel_public_id: str, request: WebhookRequest
+    *,
+    kind: str,
+    channel_public_id: str,
+    request: WebhookRequest,
+    store: Store | None = None,
 ) -> WebhookResponse:
+    """Verify, store and acknowledge one webhook request; `store` writes the deliveries
+    (deliveries_store, one transaction of its own, unless given a GroupCommit's)."""
     try:
         uuid.UUID(channel_public_id)
         provider = provider_for(kind)
@@ -116,7 +129,7 @@ def webhook_receive(
             extra={"channel": channel_public_id, "kind": kind, "reason": str(error)},
         )
         return WebhookResponse(400)
-    stored = deliveries_store(cached.channel, incoming, received_at=request.received_at)
+    stored = (store or deliveries_store)(cached.channel, incoming, received_at=request.received_at)
     return provider.acknowledge(context, request, len(stored))
 
 
@@ -136,24 +149,120 @@ _INSERT_COLUMNS = (
 )
 
 
-def _insert_sql() -> str:
+# Rows per INSERT statement: far below both databases' limits on parameters.
+INSERT_ROWS = 500
+
+
+def _insert_sql(rows: int) -> str:
     table = connection.ops.quote_name(InboundDelivery._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(name) for name in _INSERT_COLUMNS)
-    placeholders = ", ".join(["%s"] * len(_INSERT_COLUMNS))
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"] * rows)
     conflict = ", ".join(
         connection.ops.quote_name(name) for name in ("workspace_id", "channel_id", "dedupe_key")
     )
-    # ON CONFLICT … RETURNING: PostgreSQL, and SQLite since 3.35. A duplicate returns no row.
-    # Only quoted names of our own table are formatted in; every value is a parameter.
+    # ON CONFLICT … RETURNING: PostgreSQL, and SQLite since 3.35. A row that conflicts (with
+    # a stored one, or with one before it in the same statement) is skipped and returns
+    # nothing. Only quoted names of our own table are formatted in; every value is a
+    # parameter.
     return (
-        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608
-        f"ON CONFLICT ({conflict}) DO NOTHING RETURNING id"
+        f"INSERT INTO {table} ({columns}) VALUES {placeholders} "  # noqa: S608
+        f"ON CONFLICT ({conflict}) DO NOTHING RETURNING id, channel_id, dedupe_key"
     )
+
+
+CHANNEL = _INSERT_COLUMNS.index("channel_id")
+DEDUPE_KEY = _INSERT_COLUMNS.index("dedupe_key")
 
 
 def _prepared(column: str, value: Any) -> Any:
     field = next(f for f in InboundDelivery._meta.concrete_fields if f.column == column)
     return field.get_db_prep_save(value, connection)
+
+
+@dataclass
+class _Rows:
+    """One request's deliveries, encrypted and ready to insert, and what became of them."""
+
+    workspace_id: int
+    rows: list[list[Any]]
+    keys: WorkspaceKeys
+    keys_from_cache: bool
+    ids: list[int] = field(default_factory=list)
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def _prepare(channel: Channel, incoming: list[IncomingDelivery], received_at: Any) -> _Rows:
+    keys, from_cache = _workspace_keys(channel.workspace_id)
+    column = encrypted_column(InboundDelivery, "body_token")
+    rows: list[list[Any]] = []
+    for delivery in incoming:
+        public_id = uuid.uuid4()
+        meta = dict(delivery.meta)
+        try:
+            text = delivery.body.decode()
+        except UnicodeDecodeError:
+            # Raw mail in GBK and the like: latin-1 maps every byte to one character, so the
+            # exact bytes come back.
+            text = delivery.body.decode("latin-1")
+            meta[BODY_ENCODING] = "latin-1"
+        token = keys.encrypt(
+            table=column.table, column=column.column, row_key=str(public_id), plaintext=text
+        )
+        values = {
+            "workspace_id": channel.workspace_id,
+            "channel_id": channel.pk,
+            "public_id": public_id,
+            "dedupe_key": delivery.dedupe_key[:MAX_DEDUPE_KEY],
+            "received_at": received_at,
+            "content_type": delivery.content_type[:100],
+            "body_token": token,
+            "meta": meta,
+            "status": InboundDelivery.Status.PENDING,
+            "attempts": 0,
+            "error": "",
+            "items": 0,
+        }
+        rows.append([_prepared(name, values[name]) for name in _INSERT_COLUMNS])
+    return _Rows(channel.workspace_id, rows, keys, from_cache)
+
+
+def _insert(batch: list[_Rows], *, enqueue: bool) -> None:
+    """Insert the rows of `batch` in the caller's transaction, a few statements for all of
+    them; each _Rows gets the ids of its new deliveries (a delivery two requests carry is
+    new for the first only), queued for processing with the transaction (core.tasks): one
+    task for the lot, which processes them in order."""
+    rows = [row for request in batch for row in request.rows]
+    inserted: dict[tuple[int, str], int] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_ROWS):
+            chunk = rows[start : start + INSERT_ROWS]
+            cursor.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
+            for delivery_id, channel_id, dedupe_key in cursor.fetchall():
+                inserted[(channel_id, dedupe_key)] = delivery_id
+    new_ids: list[int] = []
+    for request in batch:
+        request.ids = []
+        for row in request.rows:
+            delivery_id = inserted.pop((row[CHANNEL], row[DEDUPE_KEY]), None)
+            if delivery_id is not None:
+                request.ids.append(delivery_id)
+                new_ids.append(delivery_id)
+    if enqueue and new_ids:
+        from huike.channels.tasks import process_deliveries, process_delivery
+
+        if len(new_ids) == 1:
+            enqueue_with_commit(process_delivery, new_ids[0])
+        else:
+            enqueue_with_commit(process_deliveries, sorted(new_ids))
+
+
+def _remember_keys(request: _Rows) -> None:
+    if not request.keys_from_cache and not connection.in_atomic_block:
+        # Only once committed (not inside a caller's transaction): a first encryption key
+        # created in a transaction that rolled back must not stay in a snapshot.
+        with _contexts_lock:
+            _keys[request.workspace_id] = (request.keys, time.monotonic())
 
 
 def deliveries_store(
@@ -164,55 +273,122 @@ def deliveries_store(
     enqueue: bool = True,
 ) -> list[int]:
     """Insert the deliveries the inbound log does not have yet; the ids of the new ones, each
-    enqueued for processing when the transaction commits. A caller that processes them at
-    once itself (the website chat) passes enqueue=False and enqueues what it could not."""
+    enqueued for processing with the transaction. A caller that processes them at once itself
+    (the website chat) passes enqueue=False and enqueues what it could not."""
     if not incoming:
         return []
-    received_at = received_at or timezone.now()
-    keys, from_cache = _workspace_keys(channel.workspace_id)
-    column = encrypted_column(InboundDelivery, "body_token")
-    sql = _insert_sql()
-    new_ids: list[int] = []
-    with transaction.atomic(), connection.cursor() as cursor:
-        for delivery in incoming:
-            public_id = uuid.uuid4()
-            meta = dict(delivery.meta)
-            try:
-                text = delivery.body.decode()
-            except UnicodeDecodeError:
-                # Raw mail in GBK and the like: latin-1 maps every byte to one character,
-                # so the exact bytes come back.
-                text = delivery.body.decode("latin-1")
-                meta[BODY_ENCODING] = "latin-1"
-            token = keys.encrypt(
-                table=column.table, column=column.column, row_key=str(public_id), plaintext=text
-            )
-            values = {
-                "workspace_id": channel.workspace_id,
-                "channel_id": channel.pk,
-                "public_id": public_id,
-                "dedupe_key": delivery.dedupe_key[:MAX_DEDUPE_KEY],
-                "received_at": received_at,
-                "content_type": delivery.content_type[:100],
-                "body_token": token,
-                "meta": meta,
-                "status": InboundDelivery.Status.PENDING,
-                "attempts": 0,
-                "error": "",
-                "items": 0,
-            }
-            cursor.execute(sql, [_prepared(name, values[name]) for name in _INSERT_COLUMNS])
-            row = cursor.fetchone()
-            if row is not None:
-                new_ids.append(row[0])
-        if new_ids and enqueue:
-            from huike.channels.tasks import process_delivery
+    request = _prepare(channel, incoming, received_at or timezone.now())
+    with transaction.atomic():
+        _insert([request], enqueue=enqueue)
+    _remember_keys(request)
+    return request.ids
 
-            for delivery_id in new_ids:
-                enqueue_on_commit(process_delivery, delivery_id)
-    if not from_cache and not connection.in_atomic_block:
-        # Only once committed (not inside a caller's transaction): a first encryption key
-        # created in a transaction that rolled back must not stay in a snapshot.
-        with _contexts_lock:
-            _keys[channel.workspace_id] = (keys, time.monotonic())
-    return new_ids
+
+class GroupCommit:
+    """Deliveries of concurrent requests written in shared transactions.
+
+    The requests of a web process hand their encrypted rows to `writers` writer threads; a
+    free writer inserts everything that is waiting (at most `max_batch` requests) with one
+    processing task for them in one transaction and commits once, then lets each request
+    answer. Nothing waits on purpose: an idle writer takes a lone request at once, and busy
+    ones gather what arrived while they were committing, so the commits per second stay few
+    however many requests come; a second writer overlaps one batch's commit with the next
+    batch's work. A request is answered only after the commit that holds its rows. A batch
+    that fails is written again one request at a time, so one bad request fails alone. A
+    writer idle for `idle_seconds` closes its connection and ends; requests start new ones."""
+
+    def __init__(self, max_batch: int = 64, writers: int = 1, idle_seconds: float = 30.0) -> None:
+        self.max_batch = max_batch
+        self.writers = max(writers, 1)
+        self.idle_seconds = idle_seconds
+        self._waiting: queue.SimpleQueue[_Rows | None] = queue.SimpleQueue()
+        self._running: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    def store(
+        self, channel: Channel, incoming: list[IncomingDelivery], *, received_at: Any = None
+    ) -> list[int]:
+        if not incoming:
+            return []
+        request = _prepare(channel, incoming, received_at or timezone.now())
+        self._waiting.put(request)
+        self._start()
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        return request.ids
+
+    def stop(self) -> None:
+        """End the writers once they have written what is waiting (tests, shutdown)."""
+        with self._lock:
+            running = list(self._running)
+        for _writer in running:
+            self._waiting.put(None)
+        for writer in running:
+            writer.join()
+
+    def _start(self) -> None:
+        with self._lock:
+            if len(self._running) < self.writers:
+                writer = threading.Thread(target=self._run, name="intake-commit", daemon=True)
+                self._running.add(writer)
+                writer.start()
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        try:
+            while True:
+                try:
+                    first = self._waiting.get(timeout=self.idle_seconds)
+                except queue.Empty:
+                    with self._lock:
+                        # A request put before this check is taken; one put after it finds
+                        # a writer short and starts one.
+                        if self._waiting.empty():
+                            self._running.discard(me)
+                            return
+                    continue
+                if first is None:
+                    with self._lock:
+                        self._running.discard(me)
+                    return
+                batch = [first]
+                while len(batch) < self.max_batch:
+                    try:
+                        waiting = self._waiting.get_nowait()
+                    except queue.Empty:
+                        break
+                    if waiting is None:
+                        self._waiting.put(None)  # another writer's, or ours next
+                        break
+                    batch.append(waiting)
+                self._write(batch)
+        finally:
+            connection.close()
+
+    def _write(self, batch: list[_Rows]) -> None:
+        try:
+            try:
+                with transaction.atomic():
+                    _insert(batch, enqueue=True)
+            except Exception:
+                if len(batch) == 1:
+                    raise
+                self._close_if_broken()
+                for request in batch:
+                    self._write([request])
+                return
+            for request in batch:
+                _remember_keys(request)
+        except BaseException as error:
+            for request in batch:
+                request.error = error
+            self._close_if_broken()
+        finally:
+            for request in batch:
+                request.done.set()
+
+    @staticmethod
+    def _close_if_broken() -> None:
+        if connection.errors_occurred:
+            connection.close()

@@ -87,6 +87,25 @@ def enqueue_on_commit[**Q](task: Task[Q, Any], *args: Q.args, **kwargs: Q.kwargs
     transaction.on_commit(functools.partial(task.enqueue, *args, **kwargs))
 
 
+def enqueue_with_commit[**Q](task: Task[Q, Any], *args: Q.args, **kwargs: Q.kwargs) -> None:
+    """Enqueue `task` so that it exists exactly when the current transaction commits.
+
+    A queue kept in this same database (django-tasks-db) takes the task row inside the
+    transaction: it commits with the data it is about, in one commit instead of two, and
+    no crash can leave the data committed without its task. Any other queue (RQ) gets it on
+    commit, as enqueue_on_commit does.
+    """
+    from django_tasks_db.backend import DatabaseBackend
+
+    if (
+        isinstance(task.get_backend(), DatabaseBackend)
+        and transaction.get_connection().in_atomic_block
+    ):
+        task.enqueue(*args, **kwargs)
+    else:
+        enqueue_on_commit(task, *args, **kwargs)
+
+
 def enqueue_retry[**Q, S](
     task: Task[Q, S], *, args: list[Any], kwargs: dict[str, Any], attempt: int
 ) -> TaskResult[Q, S]:

@@ -15,6 +15,7 @@ from huike.core.tasks import (
     ATTEMPT_KWARG,
     RETRY_MAX_DELAY_SECONDS,
     enqueue_on_commit,
+    enqueue_with_commit,
     retry_delay,
 )
 from huike.core.tests.test_tasks_helpers import (
@@ -205,6 +206,51 @@ def test_enqueue_on_commit_enqueues_nothing_on_rollback(effects: str) -> None:
 
     # then
     assert DBTaskResult.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_with_commit_writes_the_task_in_the_transaction(effects: str) -> None:
+    # when
+    with transaction.atomic():
+        enqueue_with_commit(record, effects, "with the data")
+        # then the row is there inside the transaction (other connections see it at commit)
+        assert DBTaskResult.objects.count() == 1
+
+    # then
+    assert list(DBTaskResult.objects.values_list("args_kwargs", flat=True)) == [
+        {"args": [effects, "with the data"], "kwargs": {}}
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_with_commit_enqueues_nothing_on_rollback(effects: str) -> None:
+    # when a service enqueues, then fails
+    def service() -> None:
+        with transaction.atomic():
+            enqueue_with_commit(record, effects, "rolled back")
+            raise RuntimeError("the service failed")
+
+    with pytest.raises(RuntimeError):
+        service()
+
+    # then
+    assert DBTaskResult.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_with_commit_on_another_queue_waits_for_the_commit(
+    settings: Any, effects: str
+) -> None:
+    # given: a queue outside the database (the immediate backend runs a task when enqueued)
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    # when
+    with transaction.atomic():
+        enqueue_with_commit(record, effects, "after commit")
+        # then
+        assert read_lines(effects) == []
+
+    # then
+    assert read_lines(effects) == ["after commit"]
 
 
 def test_immediate_backend_retries_at_once(settings: Any, effects: str) -> None:
