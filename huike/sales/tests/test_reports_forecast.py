@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Team, Workspace
@@ -200,12 +201,14 @@ def test_forecast_queries_do_not_grow_with_the_deals(
 ) -> None:
     # given
     _pipeline, s = _book(workspace, owner, member)
-    # open, won, targets, labels, history, currencies
-    with django_assert_num_queries(6):
+    # open, won, targets, labels, history, currencies; on PostgreSQL the open deals' sums run
+    # in a savepoint that gives them sort memory (SAVEPOINT, SET LOCAL work_mem, RELEASE)
+    queries = 6 + (3 if connection.vendor == "postgresql" else 0)
+    with django_assert_num_queries(queries):
         forecast_report(owner_actor, today=TODAY)
     for amount in range(1, 8):
         make_deal(s["Proposal"], owner=member, amount=str(amount), expected_close_date=TODAY)
     # when / then
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(queries):
         report = forecast_report(owner_actor, today=TODAY)
     assert report.totals[0].open_count == 12
