@@ -126,8 +126,12 @@ class FunnelSums:
         self.closed = {key: pair for key, pair in self.closed.items() if pair[0] or pair[1]}
 
     def is_zero(self) -> bool:
-        self.drop_zeros()
-        return not (self.deals or self.reached or self.seconds or self.closed)
+        return not (
+            self.deals
+            or any(self.reached.values())
+            or any(pair != (0, 0) for pair in self.seconds.values())
+            or any(count or amount for count, amount in self.closed.values())
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -423,6 +427,9 @@ def _fold(pipeline: Pipeline) -> int:
     stored = {
         row.day: row for row in FunnelDay.objects.filter(pipeline=pipeline, day__in=list(by_day))
     }
+    created: list[FunnelDay] = []
+    changed: list[FunnelDay] = []
+    emptied: list[int] = []
     for day, delta in by_day.items():
         row = stored.get(day)
         if row is None:
@@ -430,12 +437,15 @@ def _fold(pipeline: Pipeline) -> int:
         total = FunnelSums.from_row(row.deals, row.sums)
         total.add(delta)
         total.drop_zeros()
-        if total.deals <= 0 and total.is_zero():
+        if total.is_zero():
             if row.pk is not None:
-                row.delete()
+                emptied.append(row.pk)
             continue
         row.deals, row.sums = total.deals, total.as_json()
-        row.save()
+        (changed if row.pk is not None else created).append(row)
+    FunnelDay.objects.bulk_create(created, batch_size=1_000)
+    FunnelDay.objects.bulk_update(changed, ["deals", "sums"], batch_size=1_000)
+    FunnelDay.objects.filter(pk__in=emptied).delete()
     ids = [pk for pk, *_rest in deltas]
     for start in range(0, len(ids), DELETE_BATCH):
         FunnelDelta.objects.filter(pk__in=ids[start : start + DELETE_BATCH]).delete()

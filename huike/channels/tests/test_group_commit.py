@@ -1,6 +1,9 @@
 """Intake's group commit: the deliveries of concurrent requests share transactions, each
 request learns exactly which of its deliveries were new, a delivery that two requests carry
 at once is stored and queued once, and a request the database refuses fails alone."""
+# The WhatsApp channel fixture comes from test_asgi; a test naming it as its argument is what
+# pytest wants: F401/F811 do not apply.
+# ruff: noqa: F401, F811
 
 import dataclasses
 import threading
@@ -13,34 +16,16 @@ from django.test import override_settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from huike.accounts.access import Actor
 from huike.channels.base import IncomingDelivery, WebhookRequest
 from huike.channels.config import channel_context
-from huike.channels.intake import GroupCommit, contexts_clear, deliveries_store
+from huike.channels.intake import GroupCommit, deliveries_store
 from huike.channels.models import Channel, InboundDelivery
 from huike.channels.registry import provider_for
-from huike.channels.services import channel_create
 from huike.channels.tasks import process_deliveries
-from huike.channels.tests.test_asgi import _body
+from huike.channels.tests.test_asgi import _body, channel
 from tests.concurrency import run_collecting
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def channel(owner_actor: Actor) -> Channel:
-    contexts_clear()
-    return channel_create(
-        actor=owner_actor,
-        kind="whatsapp",
-        name="WhatsApp",
-        config={
-            "phone_number_id": "1065",
-            "access_token": "t",
-            "app_secret": "s",
-            "verify_token": "v",
-        },
-    )
 
 
 @pytest.fixture(params=[1, 2], ids=["one writer", "two writers"])

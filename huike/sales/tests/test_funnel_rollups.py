@@ -291,3 +291,22 @@ def test_many_random_moves_keep_the_roll_ups_exact(
     for period in PERIODS:
         expected = _from_the_deals(owner_actor, pipeline, period)
         assert _figures(funnel_report(owner_actor, pipeline, *period)) == expected
+
+
+def test_a_day_whose_deals_are_all_deleted_leaves_no_row(
+    workspace: Workspace, owner: Membership, owner_actor: Actor
+) -> None:
+    # given: one deal on 3 October, another on the 4th, rolled up
+    pipeline, stages = make_pipeline(workspace)
+    alone = make_deal(stages["Won"], owner=owner, amount="70", created_at=at(2026, 10, 3))
+    make_deal(stages["Proposal"], owner=owner, created_at=at(2026, 10, 4))
+    funnel_refresh(pipeline)
+    # when
+    deal_delete(actor=owner_actor, deal=alone)
+    funnel_refresh(pipeline)
+    # then
+    assert list(FunnelDay.objects.filter(pipeline=pipeline).values_list("day", "deals")) == [
+        (dt.date(2026, 10, 4), 1)
+    ]
+    funnel = funnel_report(owner_actor, pipeline, *AUTUMN)
+    assert (funnel.deal_count, funnel.won_count, funnel.won) == (1, 0, [])
