@@ -13,6 +13,7 @@ from django.test import Client
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Role, Workspace
 from huike.accounts.services import workspace_create
+from huike.core.asyncdb import kept_connections_close
 from tests.support import reap_spawned
 
 PASSWORD = "correct-horse-battery-42"
@@ -22,6 +23,14 @@ PASSWORD = "correct-horse-battery-42"
 def _reap_spawned() -> Iterator[None]:
     yield
     reap_spawned()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kept_connections_closed(django_db_setup: None) -> Iterator[None]:
+    # The websocket consumers keep their connection (huike.core.asyncdb); it must be gone
+    # before the test database is dropped.
+    yield
+    kept_connections_close()
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,11 @@
 """Website chat latency against a running server (`huike run`, or uvicorn with a worker).
 
-  1. visitor → agent: V concurrent visitor websockets (default 200) send N messages in all
-     (default 3,000) at an aggregate rate; one agent websocket (signed in like the inbox page)
-     receives the message.created events. Latency = the visitor's send → the agent's receipt
-     of that message's event (matched by the message id the visitor's ack carries).
+  1. visitor → agent: V visitor websockets (default 200) connect, all at once (the time to
+     their "history" frame is reported as connect latency); once every one is connected they
+     send N messages in all (default 3,000) at an aggregate rate; one agent websocket (signed
+     in like the inbox page) receives the message.created events. Latency = the visitor's
+     send → the agent's receipt of that message's event (matched by the message id the
+     visitor's ack carries).
   2. agent → visitor: R replies posted through the inbox page's reply endpoint; latency = the
      POST → the visitor's widget receiving the text (through the worker's send task and, in
      embedded mode, the web process's notice relay).
@@ -162,6 +164,11 @@ class Run:
         self.conversation_of: dict[str, str] = {}
         self.errors: list[str] = []
         self.all_heard = asyncio.Event()
+        # Connect latencies (socket opened → history received); the timed phase starts when
+        # every visitor is connected.
+        self.connect_times: list[float] = []
+        self.all_connected = asyncio.Event()
+        self.start = 0.0
 
     async def agent(self, socket: ClientConnection) -> None:
         async for raw in socket:
@@ -173,8 +180,9 @@ class Run:
                 if len(self.heard_at) >= self.args.messages:
                     self.all_heard.set()
 
-    async def visitor(self, number: int, start: float, interval: float) -> tuple[str, str]:
+    async def visitor(self, number: int, interval: float) -> tuple[str, str]:
         visitor_id = secrets.token_hex(16)
+        opened = time.perf_counter()
         async with connect(
             f"{self.visitor_url}?visitor={visitor_id}&lang=en",
             additional_headers={"Origin": self.args.url.rstrip("/")},
@@ -182,11 +190,16 @@ class Run:
         ) as socket:
             await socket.recv()  # welcome
             await socket.recv()  # history
+            self.connect_times.append(time.perf_counter() - opened)
+            if len(self.connect_times) >= self.args.visitors:
+                self.start = time.perf_counter() + 0.5
+                self.all_connected.set()
+            await self.all_connected.wait()
             mine = range(number, self.args.messages, self.args.visitors)
             last_id = ""
             for sequence in mine:
                 # Spread the aggregate rate evenly over the visitors.
-                due = start + sequence * interval
+                due = self.start + sequence * interval
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -239,11 +252,10 @@ async def main(args: argparse.Namespace, key: str) -> None:
         print(
             f"{args.visitors} visitors, {args.messages} messages at {args.rate}/s (channel {key})"
         )
-        start = time.perf_counter() + 1.0
         results = await asyncio.gather(
-            *(run.visitor(number, start, interval) for number in range(args.visitors))
+            *(run.visitor(number, interval) for number in range(args.visitors))
         )
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - run.start
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(run.all_heard.wait(), RECEIVE_TIMEOUT)
         listener.cancel()
@@ -256,6 +268,7 @@ async def main(args: argparse.Namespace, key: str) -> None:
     print(f"sent in {elapsed:.1f} s ({acked / max(elapsed, 0.001):.0f} messages/s acked)")
     if run.errors:
         print(f"refused: {len(run.errors)} ({', '.join(sorted(set(run.errors)))})")
+    summary("visitor connect (all at once)", run.connect_times, args.visitors)
     summary("visitor → agent", latencies, args.messages)
     targets = [
         (visitor_id, run.conversation_of[last_id])

@@ -9,13 +9,12 @@ keeps the agent online) and {"type": "typing", "conversation_id"}.
 import time
 from typing import Any
 
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.sessions.backends.base import SessionBase
 
 from huike.accounts.access import Actor
 from huike.accounts.middleware import session_membership
 from huike.accounts.models import Membership, User
+from huike.core.asyncdb import KeptConnectionConsumer, db_sync_to_async
 from huike.core.errors import NotFoundError, PermissionDeniedError
 from huike.inbox import realtime
 from huike.inbox.services import access_conversation, agent_seen
@@ -68,12 +67,12 @@ def typing_target(membership: Membership, conversation_id: str) -> tuple[str, st
     return str(conversation.public_id), str(conversation.channel.public_id), visitor
 
 
-class InboxConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class InboxConsumer(KeptConnectionConsumer):
     membership: Membership | None = None
     group = ""
 
     async def connect(self) -> None:
-        membership = await database_sync_to_async(agent_membership)(
+        membership = await db_sync_to_async(agent_membership)(
             self.scope.get("user"), self.scope.get("session")
         )
         if membership is None:
@@ -87,7 +86,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.channel_layer.group_add(self.group, self.channel_name)
         realtime.relay_ensure()
         await self.accept()
-        await database_sync_to_async(agent_seen)(membership)
+        await db_sync_to_async(agent_seen)(membership)
 
     async def disconnect(self, code: int) -> None:
         if self.group:
@@ -100,7 +99,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if kind == "ping":
             if time.monotonic() - self.seen_at >= SEEN_INTERVAL:
                 self.seen_at = time.monotonic()
-                await database_sync_to_async(agent_seen)(self.membership)
+                await db_sync_to_async(agent_seen)(self.membership)
             await self.send_json({"type": "pong"})
         elif kind == "typing":
             await self._typing(str(content.get("conversation_id", ""))[:64])
@@ -112,7 +111,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         self.typed_at[conversation_id] = now
         if conversation_id not in self.targets:
-            self.targets[conversation_id] = await database_sync_to_async(typing_target)(
+            self.targets[conversation_id] = await db_sync_to_async(typing_target)(
                 self.membership, conversation_id
             )
         target = self.targets[conversation_id]

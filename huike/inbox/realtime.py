@@ -21,12 +21,12 @@ import uuid
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from huike.core.asyncdb import db_sync_to_async
 from huike.core.outbox import OutboxEvent
 
 logger = logging.getLogger("huike.inbox.realtime")
@@ -147,7 +147,7 @@ def notices_purge(*, now: dt.datetime | None = None) -> int:
 
 async def notices_relay(after_id: int) -> int:
     """Send the notices written after `after_id` to their groups; the last id relayed."""
-    rows = await database_sync_to_async(_notices_after)(after_id)
+    rows = await db_sync_to_async(_notices_after)(after_id)
     layer = get_channel_layer()
     for notice_id, group, payload in rows:
         if layer is not None:
@@ -157,7 +157,7 @@ async def notices_relay(after_id: int) -> int:
 
 
 async def _relay_loop() -> None:
-    last = await database_sync_to_async(_notice_start_id)()
+    last = await db_sync_to_async(_notice_start_id)()
     loop = asyncio.get_running_loop()
     purged_at = loop.time()
     while True:
@@ -165,7 +165,7 @@ async def _relay_loop() -> None:
             last = await notices_relay(last)
             if loop.time() - purged_at >= PURGE_EVERY:
                 purged_at = loop.time()
-                await database_sync_to_async(notices_purge)()
+                await db_sync_to_async(notices_purge)()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -7,11 +7,9 @@ import json
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from asgiref.testing import ApplicationCommunicator
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from django.test import Client
@@ -36,6 +34,7 @@ from huike.inbox.models import (
     Message,
     RealtimeNotice,
 )
+from tests.support import WebsocketCommunicator
 
 FIXTURES = Path(__file__).resolve().parents[2] / "channels" / "providers" / "webchat" / "fixtures"
 VISITOR = "8f14e45fceea167a5a36dedd4bea2543"
@@ -44,42 +43,6 @@ ORIGIN = "https://shop.example.com"
 PROVIDER = WebchatProvider()
 # How long a test waits for a frame before it fails (not a measurement).
 TIMEOUT = 5.0
-
-
-class WebsocketCommunicator(ApplicationCommunicator):  # type: ignore[misc]
-    """channels.testing.WebsocketCommunicator's few methods: importing channels.testing needs
-    daphne, which Huike does not install (uvicorn serves the websockets)."""
-
-    def __init__(self, app: Any, path: str, headers: list[tuple[bytes, bytes]] | None = None):
-        parsed = urlparse(path)
-        scope = {
-            "type": "websocket",
-            "path": unquote(parsed.path),
-            "query_string": parsed.query.encode(),
-            "headers": headers or [],
-            "subprotocols": [],
-        }
-        super().__init__(app, scope)
-
-    async def connect(self, timeout: float = TIMEOUT) -> tuple[bool, Any]:
-        await self.send_input({"type": "websocket.connect"})
-        response = await self.receive_output(timeout)
-        if response["type"] == "websocket.close":
-            return False, response.get("code", 1000)
-        assert response["type"] == "websocket.accept"
-        return True, response.get("subprotocol")
-
-    async def send_json_to(self, data: Any) -> None:
-        await self.send_input({"type": "websocket.receive", "text": json.dumps(data)})
-
-    async def receive_json_from(self, timeout: float = TIMEOUT) -> Any:
-        response = await self.receive_output(timeout)
-        assert response["type"] == "websocket.send", response
-        return json.loads(response["text"])
-
-    async def disconnect(self, code: int = 1000, timeout: float = TIMEOUT) -> None:
-        await self.send_input({"type": "websocket.disconnect", "code": code})
-        await self.wait(timeout)
 
 
 def fixture_delivery(name: str) -> base.StoredDelivery:

@@ -14,8 +14,6 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
@@ -23,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from huike.channels.providers.webchat.frames import CLIENT_ID, MAX_NAME, MAX_TEXT, VISITOR_ID
 from huike.channels.providers.webchat.provider import origin_allowed
+from huike.core.asyncdb import KeptConnectionConsumer, db_sync_to_async
 from huike.inbox import realtime
 from huike.inbox.webchat import service
 
@@ -47,13 +46,13 @@ def _header(scope: dict[str, Any], name: bytes) -> str:
     return ""
 
 
-class VisitorConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class VisitorConsumer(KeptConnectionConsumer):
     webchat: service.Webchat | None = None
     group = ""
 
     async def connect(self) -> None:
         public_key = str(self.scope["url_route"]["kwargs"].get("public_key", ""))
-        webchat = await database_sync_to_async(service.webchat_for_key)(public_key)
+        webchat = await db_sync_to_async(service.webchat_for_key)(public_key)
         if webchat is None or not origin_allowed(webchat.context, _header(self.scope, b"origin")):
             await self.close(code=CLOSE_REFUSED)
             return
@@ -69,7 +68,7 @@ class VisitorConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.channel_layer.group_add(self.group, self.channel_name)
         realtime.relay_ensure()
         await self.accept()
-        self.conversation_id, history = await database_sync_to_async(service.visitor_history)(
+        self.conversation_id, history = await db_sync_to_async(service.visitor_history)(
             webchat.channel, visitor
         )
         await self.send_json({"type": "welcome", "visitor_id": visitor})
@@ -98,13 +97,11 @@ class VisitorConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if not CLIENT_ID.fullmatch(client_id):
                 await self._error("invalid", _("This message cannot be sent."))
                 return
-            frame, problem = await database_sync_to_async(self._frame)(kind, client_id, content)
+            frame, problem = await db_sync_to_async(self._frame)(kind, client_id, content)
             if frame is None:
                 await self._error(problem[0], problem[1], client_id)
                 return
-            stored = await database_sync_to_async(service.frame_receive)(
-                self.webchat.channel, frame
-            )
+            stored = await db_sync_to_async(service.frame_receive)(self.webchat.channel, frame)
         if stored.message_id:
             self.conversation_id = stored.conversation_id
             await realtime.group_send_now(
