@@ -3,9 +3,10 @@
 Channels' `database_sync_to_async` closes the connection after every call when CONN_MAX_AGE is
 0 (our default under uvicorn, docs/deployment.md), so each frame a website visitor sent opened
 a new PostgreSQL connection: ~8 ms of a frame's ~42 ms on loopback, and half the time 200
-visitors take to connect at once (bench/RESULTS.md, "Website chat latency"). A websocket has no ThreadSensitiveContext around
-it, so every consumer's sync call runs in asgiref's one thread-sensitive thread: keeping that
-thread's connection keeps one connection per web process, whatever CONN_MAX_AGE says.
+visitors take to connect at once (bench/RESULTS.md, "Website chat latency"). A websocket has
+no ThreadSensitiveContext around it, so every consumer's sync call runs in asgiref's one
+thread-sensitive thread: keeping that thread's connection keeps one connection per web
+process, whatever CONN_MAX_AGE says.
 
 Channels' consumers also close old connections before every message they handle (a thread hop
 for each event an agent's socket is sent, CONN_MAX_AGE 0 closing the connection each time):
