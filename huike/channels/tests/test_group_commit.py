@@ -23,6 +23,7 @@ from huike.channels.models import Channel, InboundDelivery
 from huike.channels.registry import provider_for
 from huike.channels.tasks import process_deliveries
 from huike.channels.tests.test_asgi import _body, channel
+from huike.core.crypto import workspace_keys
 from tests.concurrency import run_collecting
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -59,6 +60,13 @@ def test_concurrent_requests_each_get_their_new_deliveries(
     # given: 12 requests at once, two of them carrying the same message as another (the
     # writer takes at most 5 requests a transaction)
     keys = [f"m{number}" for number in range(10)] + ["m3", "m7"]
+    # The workspace's data keys exist already, as they do in any workspace that has received
+    # a message: the first processing creating them while the other threads read would meet
+    # SQLite's shared-cache table lock, not the intake under test.
+    workspace_keys(channel.workspace_id).encrypt(
+        table="warm", column="up", row_key="0", plaintext="x"
+    )
+    workspace_keys(channel.workspace_id).blind_index(kind="email", value="warm@up.example")
 
     def request(key: str) -> tuple[str, list[int]]:
         return key, group.store(channel, [_delivery(key)])
