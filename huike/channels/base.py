@@ -311,6 +311,10 @@ class Provider:
     polls: ClassVar[bool] = False
     # What a reply may carry on this platform.
     supports_attachments: ClassVar[bool] = False
+    # Sending needs no remote call (the website chat pushes to the visitor's socket): the
+    # process that queued a message sends it once its transaction commits, and the send task
+    # is only the fallback when that attempt fails.
+    sends_in_process: ClassVar[bool] = False
 
     def handshake(self, channel: ChannelContext, request: WebhookRequest) -> WebhookResponse | None:
         """The platform's URL verification (WeChat's `echostr`, Meta's `hub.challenge`,

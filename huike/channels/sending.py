@@ -33,7 +33,7 @@ from huike.channels.processing import OUTBOX_DELIVERY_UPDATED
 from huike.channels.templates_render import TemplateValues, given_name, template_render
 from huike.core.crypto import workspace_keys
 from huike.core.outbox import outbox_publish
-from huike.core.tasks import PermanentError, RetryableError, enqueue_on_commit
+from huike.core.tasks import PermanentError, RetryableError, enqueue_on_commit, enqueue_retry
 from huike.customers.identities import identity_value
 from huike.customers.models import ConsentPurpose, ConsentRecord, Customer, Identity
 from huike.customers.selectors import consent_allows
@@ -234,10 +234,29 @@ def message_send(
             is_bulk=is_bulk,
             created_by_id=created_by_id,
         )
-        from huike.channels.tasks import send_delivery
+        if provider.sends_in_process:
+            delivery_id = delivery.pk
+            transaction.on_commit(lambda: _send_now(delivery_id))
+        else:
+            from huike.channels.tasks import send_delivery
 
-        enqueue_on_commit(send_delivery, delivery.pk)
+            enqueue_on_commit(send_delivery, delivery.pk)
     return delivery
+
+
+def _send_now(delivery_id: int) -> None:
+    """The first attempt at a message of a provider that sends in process, right after the
+    commit that queued it; a retry, or anything unexpected, goes to the send task."""
+    from huike.channels.tasks import send_delivery
+
+    try:
+        delivery_send(delivery_id)
+    except RetryableError:
+        # Attempt 1 is recorded on the delivery: the task makes attempt 2 after the backoff.
+        enqueue_retry(send_delivery, args=[delivery_id], kwargs={}, attempt=1)
+    except Exception:
+        logger.exception("Sending %s at once failed; the send task tries again", delivery_id)
+        send_delivery.enqueue(delivery_id)
 
 
 def welcome_send(channel: Channel, customer: Customer, event: InboundEvent) -> None:

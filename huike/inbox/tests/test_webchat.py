@@ -541,6 +541,41 @@ def test_the_visitor_gets_the_agents_reply_at_once_and_the_history_later(
 
 
 @pytestmark_db
+def test_a_reply_reaches_the_visitor_with_no_worker_running(
+    workspace: Workspace, owner_actor: Actor, settings: Any
+) -> None:
+    # given the database queue with no worker to run it, and a connected visitor
+    from django_tasks_db.models import DBTaskResult
+
+    from huike.channels.models import OutboundDelivery
+    from huike.inbox.services import reply_send
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    channel = webchat_create(workspace, owner_actor)
+
+    async def scenario() -> dict[str, Any]:
+        visitor = await visitor_open(channel)
+        await visitor.send_json_to({"type": "message", "client_id": "msg-00001", "text": "Hi"})
+        await visitor.receive_json_from()
+
+        def answer() -> None:
+            reply_send(actor=owner_actor, conversation=Conversation.objects.get(), text="Hello")
+
+        # when an agent replies
+        await database_sync_to_async(answer)()
+        pushed = await visitor.receive_json_from()
+        await visitor.disconnect()
+        return dict(pushed)
+
+    pushed = run(scenario)
+    # then the process that queued the reply sent it: nothing waits for a worker
+    assert pushed["text"] == "Hello"
+    delivery = OutboundDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("delivered", 1)
+    assert not DBTaskResult.objects.filter(task_path__endswith="send_delivery").exists()
+
+
+@pytestmark_db
 def test_sockets_from_other_websites_are_refused(workspace: Workspace, owner_actor: Actor) -> None:
     channel = webchat_create(workspace, owner_actor, allowed_origins=f"{ORIGIN}, https://b.example")
 

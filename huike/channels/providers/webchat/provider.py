@@ -81,6 +81,8 @@ class WebchatProvider(base.Provider):
     label = gettext_lazy("Website chat")
     receives_webhooks = False
     supports_attachments = False
+    # A reply is a push to the visitor's socket: no queue between the agent and the visitor.
+    sends_in_process = True
     config_fields = (
         base.ConfigField(
             "welcome_text",
