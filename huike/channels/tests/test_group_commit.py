@@ -29,6 +29,16 @@ from tests.concurrency import run_collecting
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def _data_keys_made(channel: Channel) -> None:
+    # The workspace's data keys exist already, as they do in any workspace that has received
+    # a message: the first processing creating them while the other threads read them would
+    # meet SQLite's shared-cache table lock, not the intake under test.
+    keys = workspace_keys(channel.workspace_id)
+    keys.encrypt(table="warm", column="up", row_key="0", plaintext="x")
+    keys.blind_index(kind="email", value="warm@up.example")
+
+
 @pytest.fixture(params=[1, 2], ids=["one writer", "two writers"])
 def group(request: pytest.FixtureRequest) -> Iterator[GroupCommit]:
     if request.param > 1 and connection.vendor == "sqlite":
@@ -60,16 +70,11 @@ def test_concurrent_requests_each_get_their_new_deliveries(
     # given: 12 requests at once, two of them carrying the same message as another (the
     # writer takes at most 5 requests a transaction)
     keys = [f"m{number}" for number in range(10)] + ["m3", "m7"]
-    # The workspace's data keys exist already, as they do in any workspace that has received
-    # a message: the first processing creating them while the other threads read would meet
-    # SQLite's shared-cache table lock, not the intake under test.
-    workspace_keys(channel.workspace_id).encrypt(
-        table="warm", column="up", row_key="0", plaintext="x"
-    )
-    workspace_keys(channel.workspace_id).blind_index(kind="email", value="warm@up.example")
+
+    deliveries = {key: _delivery(key) for key in set(keys)}
 
     def request(key: str) -> tuple[str, list[int]]:
-        return key, group.store(channel, [_delivery(key)])
+        return key, group.store(channel, [deliveries[key]])
 
     # when
     results, errors = run_collecting(*(lambda key=key: request(key) for key in keys))
@@ -87,23 +92,26 @@ def test_a_request_the_database_refuses_fails_alone(channel: Channel, group: Gro
     # given: a request whose meta PostgreSQL cannot store (a NUL character in JSON) among
     # good ones; SQLite stores it, so there it simply succeeds
     barrier = threading.Barrier(4)
+    # Cut out before the threads start: reading the channel while the writer writes would
+    # meet SQLite's shared-cache table lock, not the group commit under test.
+    deliveries = {
+        "good-1": _delivery("good-1"),
+        "bad": _delivery("bad", note="\x00"),
+        "good-2": _delivery("good-2"),
+        "good-3": _delivery("good-3"),
+    }
 
-    def request(key: str, **meta: Any) -> list[int]:
+    def request(key: str) -> list[int]:
         barrier.wait(10)
-        return group.store(channel, [_delivery(key, **meta)])
+        return group.store(channel, [deliveries[key]])
 
     # when
-    results, errors = run_collecting(
-        lambda: request("good-1"),
-        lambda: request("bad", note="\x00"),
-        lambda: request("good-2"),
-        lambda: request("good-3"),
-    )
+    results, errors = run_collecting(*(lambda key=key: request(key) for key in deliveries))
     # then
     stored = set(
         InboundDelivery.objects.filter(channel=channel).values_list("dedupe_key", flat=True)
     )
-    assert {"good-1", "good-2", "good-3"} <= stored
+    assert {"good-1", "good-2", "good-3"} <= stored, errors
     assert len(results) + len(errors) == 4
     if connection.vendor == "postgresql":
         assert stored == {"good-1", "good-2", "good-3"}
