@@ -30,8 +30,8 @@ from django.db import connections
 
 IDLE_CHECK_SECONDS = 30.0
 
-# alias -> when its connection (in the thread that ran the call) was last used. Only the
-# thread-sensitive thread calls here; keyed by thread too, so another caller cannot confuse it.
+# (thread id, alias) -> when that thread's connection was last used. Calls normally come from
+# the one thread-sensitive thread; keyed by thread too, so another caller cannot confuse it.
 _last_used: dict[tuple[int, str], float] = {}
 
 
