@@ -13,11 +13,14 @@ times, over --runs runs each:
     (their deltas not yet folded in), the time of those moves against moves with the
     roll-ups out of use, and the refresh folding the deltas in,
   - forecast_report for the coming three months per rep (and its statistical forecast over
-    24 months of won deals),
+    24 months of won deals), from its monthly roll-ups (huike.sales.forecast_rollup) and, as it
+    was before them, from the deals; every run checks the two agree after the build, with
+    deltas, after the fold and after a rebuild,
 
 as the admin (a view-all role: the widest scope, no record-rule filter to help). Limits: the
-funnel's aggregates over the deals written by hand in SQL, and the bare read of the stored
-days (SELECT of the FunnelDay rows, no Python).
+funnel's and the forecast's aggregates over the deals written by hand in SQL, and the bare
+reads of the stored rows (SELECT of the FunnelDay rows; the ForecastMonth rows summed per key,
+no Python).
 
 Usage (creates and drops its own database, huike_bench_reports):
   .venv/bin/python bench/sales_reports.py --deals 1000000 \
@@ -296,6 +299,27 @@ def main() -> None:
     def forecast() -> Any:
         return reports.forecast_report(actor, group="rep")
 
+    def figures(report: Any) -> Any:
+        return (
+            [(row.key, [vars(cell) for cell in row.cells]) for row in report.rows],
+            report.statistical.history,
+            report.statistical.forecast,
+        )
+
+    def forecast_from_the_deals() -> Any:
+        """The forecast as it was before its roll-ups: read from the deals (the roll-ups set
+        aside for one rolled-back transaction)."""
+        with transaction.atomic():
+            FunnelRollup.objects.filter(pipeline=pipeline).update(built_at=None)
+            report = forecast()
+            transaction.set_rollback(True)
+        return report
+
+    def check_forecast(when: str) -> None:
+        assert figures(forecast()) == figures(forecast_from_the_deals()), (
+            f"the forecast's roll-ups disagree with the deals {when}"
+        )
+
     # --- the limit: the same aggregates, by hand --------------------------------------------
     def bare_funnel(date_from: dt.date, date_to: dt.date) -> Callable[[], Any]:
         start = dt.datetime.combine(date_from, dt.time.min, tzinfo=zone)
@@ -389,6 +413,17 @@ def main() -> None:
                 cursor.execute(sql, params)
                 cursor.fetchall()
 
+    def bare_months() -> None:
+        """The bare read of the forecast's month rows: the coming months and the history."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT status, month, stage_id, owner_id, team_id, category, sum(deals),"
+                " sum(amount) FROM sales_forecastmonth WHERE workspace_id = %s"
+                " AND currency = 'CNY' AND month >= %s AND month < %s GROUP BY 1, 2, 3, 4, 5, 6",
+                [workspace.pk, history_start.date(), reports.month_add(months[-1], 1)],
+            )
+            cursor.fetchall()
+
     def bare_days(date_from: dt.date, date_to: dt.date) -> Callable[[], Any]:
         def run() -> None:
             with connection.cursor() as cursor:
@@ -448,7 +483,10 @@ def main() -> None:
     line("funnel, 3 years, roll-ups / SQL over the deals", funnel_whole, bare_funnel(*whole))
     line("funnel, 3 years, roll-ups / bare read of the days", funnel_whole, bare_days(*whole))
     line("funnel, last 90 days, roll-ups / SQL over the deals", funnel_recent, bare_funnel(*recent))
-    line("forecast, 3 months per rep + statistical", forecast, bare_forecast)
+    check_forecast("after the build")
+    line("forecast, 3 months per rep + statistical, roll-ups / SQL", forecast, bare_forecast)
+    line("forecast, roll-ups / bare read of the month rows", forecast, bare_months)
+    line("forecast from the deals / SQL over the deals", forecast_from_the_deals, bare_forecast)
     expected = funnel_whole()
     tracked = percentiles(move_old_deals(11))
     deltas = FunnelDelta.objects.filter(pipeline=pipeline).count()
@@ -458,12 +496,15 @@ def main() -> None:
         bare_funnel(*whole),
     )
     with_deltas = funnel_whole()
+    check_forecast(f"with {deltas} moves not folded in")
+    line(f"forecast, {deltas} moves not folded in / SQL", forecast, bare_forecast)
     started = time.perf_counter()
     folded = funnel.funnel_refresh(pipeline)
     print(f"refresh folding {deltas} deltas ({folded} days): {time.perf_counter() - started:.2f} s")
     after = funnel_whole()
     assert after == with_deltas, "the folded roll-ups disagree with the roll-ups and deltas"
     assert after.deal_count == expected.deal_count
+    check_forecast("after the fold")
     FunnelRollup.objects.filter(pipeline=pipeline).update(built_at=None)
     untracked = percentiles(move_old_deals(12))
     exact = funnel_whole()  # read from the deals: the roll-ups are out of use
@@ -471,6 +512,7 @@ def main() -> None:
     funnel.funnel_refresh(pipeline)
     print(f"roll-ups rebuilt in {time.perf_counter() - started:.1f} s")
     assert funnel_whole() == exact, "the rebuilt roll-ups disagree with the deals"
+    check_forecast("after the rebuild")
     print(
         f"deal_move p50/p99 ms: {tracked[0]} / {tracked[1]} keeping the roll-ups, "
         f"{untracked[0]} / {untracked[1]} without them"

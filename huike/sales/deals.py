@@ -56,6 +56,10 @@ MAX_AMOUNT = Decimal("999999999999.99")
 MAX_QUANTITY = Decimal("999999999.999")
 # Cards shown per column before "load more" (the board's first paint reads only these).
 BOARD_PAGE_SIZE = 20
+# Fields of a deal that the funnel's or the forecast's roll-ups add up (huike.sales.funnel).
+ROLLED_UP_FIELDS = frozenset(
+    {"amount", "currency", "owner", "expected_close_date", "forecast_category"}
+)
 
 
 def register_deal_event_labels() -> None:
@@ -623,20 +627,15 @@ def deal_update(*, actor: Actor, deal: Deal, data: DealData) -> Deal:
                 cleaned.pop("lost_reason")
             elif not cleaned["lost_reason"]:
                 raise InvalidInputError(_("Say why the deal was lost."), field="lost_reason")
-        changed = []
-        for name, value in cleaned.items():
-            if getattr(locked, name) != value:
-                setattr(locked, name, value)
-                changed.append(name)
+        changed = [name for name, value in cleaned.items() if getattr(locked, name) != value]
+        # The roll-ups need the deal as it was: taken before anything is set.
+        track = funnel_track(locked.pipeline, locked) if ROLLED_UP_FIELDS & set(changed) else None
+        for name in changed:
+            setattr(locked, name, cleaned[name])
         if "owner" in changed:
             locked.team_id = locked.owner.team_id if locked.owner is not None else None
             changed.append("team")
         if changed:
-            track = (
-                funnel_track(locked.pipeline, locked)
-                if {"amount", "currency"} & set(changed)
-                else None
-            )
             locked.save(update_fields=[*changed, "updated_at"])
             funnel_changed(track, locked)
             outbox_publish(

@@ -13,15 +13,16 @@ over the moves out of it. Every figure is an aggregate over
 Roll-ups. Everything the funnel adds up is additive per deal, so it is added up per day of
 creation (`FunnelSums`, stored as FunnelDay rows): a view-all role's funnel over three years
 reads ~1,100 rows instead of a million deals and their moves. Every write that changes what a
-deal contributes (create, move, amount or currency change, delete) computes the deal's sums
-before and after (`funnel_track`, `funnel_changed`, with the same queries as a day's deals)
-and writes the difference as a FunnelDelta in the same transaction; a report adds the stored
-days and the deltas in one statement, so it is exact whether or not the refresh has run. The
-`sales.refresh_funnels` job folds the deltas into their days every minute. The rows are only
-used while the pipeline's stages (order and kinds) and the workspace time zone are the ones
-they were built for (FunnelRollup.basis); otherwise reports read the deals and the job
+deal contributes (create, move, a change of a field the roll-ups add up, delete) computes the
+deal's sums before and after (`funnel_track`, `funnel_changed`, with the same queries as a
+day's deals) and writes the difference as a FunnelDelta in the same transaction; a report adds
+the stored days and the deltas in one statement, so it is exact whether or not the refresh has
+run. The `sales.refresh_funnels` job folds the deltas into their days every minute. The rows
+are only used while the pipeline's stages (order and kinds) and the workspace time zone are the
+ones they were built for (FunnelRollup.basis); otherwise reports read the deals and the job
 rebuilds the rows. Roles limited by record rules always read the deals: a roll-up over
-everybody's deals cannot be cut to "own, team and shared".
+everybody's deals cannot be cut to "own, team and shared". The same calls, state and job keep
+the forecast's monthly roll-ups (huike.sales.forecast_rollup).
 """
 
 import datetime as dt
@@ -56,9 +57,18 @@ from django.utils.translation import gettext as _
 from huike.accounts.access import Actor
 from huike.core.errors import InvalidInputError
 from huike.sales.access import visible_deals
+from huike.sales.forecast_rollup import (
+    ForecastKey,
+    deal_forecast_key,
+    forecast_delta,
+    forecast_fold,
+    forecast_rebuild,
+    rollup_basis,
+)
 from huike.sales.models import (
     Deal,
     DealStageChange,
+    ForecastMonth,
     FunnelDay,
     FunnelDelta,
     FunnelRollup,
@@ -274,15 +284,6 @@ def funnel_sums(
 # ---------------------------------------------------------------------------------------------
 
 
-def funnel_basis(stages: Iterable[Stage], zone: ZoneInfo) -> dict[str, Any]:
-    """What the roll-ups depend on besides the deals: the time zone that makes the days, and
-    each stage's position and kind (which decide what "reached" counts)."""
-    return {
-        "zone": str(zone),
-        "stages": sorted([stage.pk, stage.position, stage.kind] for stage in stages),
-    }
-
-
 def _deal_sums(
     deal: Deal, pipeline: Pipeline, stages: Sequence[Stage], zone: ZoneInfo
 ) -> tuple[dt.date, FunnelSums]:
@@ -325,6 +326,8 @@ class FunnelTrack:
     stages: list[Stage]
     zone: ZoneInfo
     before: tuple[dt.date, FunnelSums] | None
+    # Where the deal counted in the forecast's roll-ups (huike.sales.forecast_rollup).
+    forecast_before: tuple[ForecastKey, Decimal] | None = None
 
 
 def _state_shared(pipeline: Pipeline) -> tuple[Any, Any] | None:
@@ -354,18 +357,31 @@ def funnel_track(pipeline: Pipeline, deal: Deal | None) -> FunnelTrack | None:
     basis = json.loads(row[0]) if isinstance(row[0], str) else row[0]
     all_stages = list(Stage.objects.filter(pipeline=pipeline))
     zone = ZoneInfo(basis["zone"])
-    if funnel_basis(all_stages, zone) != basis:
+    if rollup_basis(all_stages, zone) != basis:
         return None
     stages = _funnel_stages(all_stages)
-    before = _deal_sums(deal, pipeline, stages, zone) if deal is not None else None
-    return FunnelTrack(pipeline=pipeline, stages=stages, zone=zone, before=before)
+    if deal is None:
+        return FunnelTrack(pipeline=pipeline, stages=stages, zone=zone, before=None)
+    return FunnelTrack(
+        pipeline=pipeline,
+        stages=stages,
+        zone=zone,
+        before=_deal_sums(deal, pipeline, stages, zone),
+        forecast_before=deal_forecast_key(deal, zone),
+    )
 
 
 def funnel_changed(track: FunnelTrack | None, deal: Deal | None) -> None:
-    """Write what the change did to the funnel: the deal's sums now (none once deleted) less
-    its sums at funnel_track, per day touched. Nothing when nothing changed."""
+    """Write what the change did to the funnel and the forecast: the deal's sums now (none
+    once deleted) less its sums at funnel_track, per day and per forecast key touched.
+    Nothing when nothing changed."""
     if track is None:
         return
+    forecast_delta(
+        track.pipeline,
+        track.forecast_before,
+        deal_forecast_key(deal, track.zone) if deal is not None else None,
+    )
     changes: dict[dt.date, FunnelSums] = {}
     if deal is not None:
         day, after = _deal_sums(deal, track.pipeline, track.stages, track.zone)
@@ -407,7 +423,8 @@ def _rebuild(pipeline: Pipeline, state: FunnelRollup) -> int:
         ],
         batch_size=1_000,
     )
-    state.basis = funnel_basis(all_stages, zone)
+    forecast_rebuild(pipeline, zone)
+    state.basis = rollup_basis(all_stages, zone)
     state.built_at = now()
     state.save(update_fields=["basis", "built_at"])
     return len(sums)
@@ -459,7 +476,8 @@ def _stages_and_zone(pipeline: Pipeline) -> tuple[list[Stage], list[Stage], Zone
 
 
 def funnel_refresh(pipeline: Pipeline) -> int:
-    """Bring the pipeline's FunnelDay rows up to date and return the number of days touched.
+    """Bring the pipeline's FunnelDay and ForecastMonth rows up to date and return the
+    number of days (and forecast keys, when folding) touched.
 
     Rows built for the current stages and time zone get the deltas written since folded in,
     under the state's row lock in a mode writers' share locks do not wait for. Otherwise
@@ -472,9 +490,9 @@ def funnel_refresh(pipeline: Pipeline) -> int:
     with transaction.atomic():
         state = FunnelRollup.objects.select_for_update(no_key=True).get(pipeline=pipeline)
         all_stages, _stages, zone = _stages_and_zone(pipeline)
-        basis = funnel_basis(all_stages, zone)
+        basis = rollup_basis(all_stages, zone)
         if state.built_at is not None and state.basis == basis:
-            return _fold(pipeline)
+            return _fold(pipeline) + forecast_fold(pipeline)
     with transaction.atomic():
         state = FunnelRollup.objects.select_for_update().get(pipeline=pipeline)
         return _rebuild(pipeline, state)
@@ -498,6 +516,7 @@ def funnels_to_refresh() -> list[Pipeline]:
     wanted = list(
         pipelines.filter(
             Q(pk__in=FunnelDelta.objects.values("pipeline_id"))
+            | Q(pk__in=ForecastMonth.objects.filter(is_delta=True).values("pipeline_id"))
             | (Exists(has_deals) & ~Q(pk__in=built.values("pipeline_id")))
         )
     )
@@ -598,7 +617,7 @@ def _rolled_up(
     None when the roll-ups cannot be used (never built, or built for other stages or
     another time zone)."""
     state = FunnelRollup.objects.filter(pipeline=pipeline, built_at__isnull=False).first()
-    if state is None or state.basis != funnel_basis(all_stages, workspace_zone(actor)):
+    if state is None or state.basis != rollup_basis(all_stages, workspace_zone(actor)):
         return None
     days = FunnelDay.objects.filter(pipeline=pipeline, day__gte=date_from, day__lte=date_to)
     deltas = FunnelDelta.objects.filter(pipeline=pipeline, day__gte=date_from, day__lte=date_to)

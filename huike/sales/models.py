@@ -719,6 +719,44 @@ class FunnelDelta(models.Model):
         return f"{self.pipeline_id} {self.day}: {self.deals:+d}"
 
 
+class ForecastMonth(models.Model):
+    """What a pipeline's deals add to the forecast, per month and per everything the forecast
+    groups, filters or weighs them by: open deals by the month of their expected close date,
+    stage (for its probability, read when the report is), owner, team, currency and forecast
+    category; won deals by the month they were won in (the workspace's time zone), owner,
+    team and currency. Kept by huike.sales.forecast_rollup beside the funnel's FunnelDay rows
+    and under the same FunnelRollup state: rows with `is_delta` are what one change of a deal
+    did (written in its transaction, folded in by the refresh job); the others are the
+    folded sums, one row per key. Owner and team are plain ids, not foreign keys: a report
+    maps an id that no longer exists to none, as SET_NULL did to the deals."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=StageKind.choices)
+    month = models.DateField()
+    stage_id = models.BigIntegerField(null=True)  # open deals only
+    owner_id = models.BigIntegerField(null=True)
+    team_id = models.BigIntegerField(null=True)
+    currency = models.CharField(max_length=3)
+    category = models.CharField(max_length=20, blank=True)  # open deals only
+    deals = models.IntegerField(default=0)
+    amount = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+    is_delta = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "currency", "month"], name="forecastmonth_month_idx"),
+            models.Index(
+                fields=["pipeline"],
+                name="forecastmonth_delta_idx",
+                condition=models.Q(is_delta=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id} {self.status} {self.month}: {self.deals}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Activities and tasks
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ The statistical forecast is Holt's linear exponential smoothing of the monthly w
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -44,11 +44,13 @@ from huike.accounts.models import Membership, Team
 from huike.accounts.visibility import team_subtree_ids
 from huike.core.errors import InvalidInputError, NotFoundError
 from huike.sales.access import access_target, visible_deals
+from huike.sales.forecast_rollup import forecast_sums, usable_pipelines
 from huike.sales.models import (
     Deal,
     ForecastCategory,
     Pipeline,
     SalesTarget,
+    Stage,
     StageKind,
 )
 
@@ -267,6 +269,89 @@ def _labels(actor: Actor, group: Group, keys: set[int]) -> dict[int, tuple[uuid.
     }
 
 
+def _rolled_up_pipelines(actor: Actor, pipeline: Pipeline | None) -> list[Pipeline] | None:
+    """The pipelines whose forecast roll-ups a report of `pipeline` (None: all) reads, or None
+    when it must read the deals: for roles limited by record rules, and while a pipeline with
+    deals has no roll-ups built for its stages and the workspace's time zone."""
+    if not actor.has("records.view_all"):
+        return None
+    pipelines = (
+        [pipeline]
+        if pipeline is not None
+        else list(Pipeline.objects.filter(workspace=actor.workspace))
+    )
+    return usable_pipelines(actor.workspace.pk, pipelines, workspace_zone(actor))
+
+
+def _rolled_up_rows(
+    actor: Actor,
+    pipelines: Sequence[Pipeline],
+    currency: str,
+    start: dt.date,
+    end: dt.date,
+    group: Group,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The forecast's open and won sums per (month, group key) from the roll-ups, in the shape
+    the deals' aggregates have: weighted with each stage's probability now, the team group
+    falling back to the owner's team now, ids of memberships and teams deleted since mapped
+    to none."""
+    sums = forecast_sums(pipelines, currency, start, end, won_only=False)
+    members = dict(
+        Membership.objects.filter(workspace=actor.workspace).values_list("pk", "team_id")
+    )
+    teams = (
+        set(Team.objects.filter(workspace=actor.workspace).values_list("pk", flat=True))
+        if group == "team"
+        else set()
+    )
+    probability = dict(
+        Stage.objects.filter(pipeline__in=pipelines).values_list("pk", "probability")
+    )
+    opened: dict[tuple[dt.date, int | None], dict[str, Any]] = {}
+    won: dict[tuple[dt.date, int | None], dict[str, Any]] = {}
+    zero = Decimal(0)
+    for item in sums:
+        key = item.key
+        owner = key.owner_id if key.owner_id in members else None
+        group_key: int | None
+        if group == "rep":
+            group_key = owner
+        elif group == "team":
+            team = key.team_id if key.team_id in teams else None
+            group_key = team if team is not None else members.get(owner) if owner else None
+        else:
+            group_key = item.pipeline_id
+        if key.status == StageKind.WON:
+            row = won.setdefault(
+                (key.month, group_key),
+                {"month": key.month, "group_key": group_key, "count": 0, "won": zero},
+            )
+            row["count"] += item.deals
+            row["won"] += item.amount
+            continue
+        row = opened.setdefault(
+            (key.month, group_key),
+            {
+                "month": key.month,
+                "group_key": group_key,
+                "count": 0,
+                "pipeline_total": zero,
+                "weighted": zero,
+                "commit": zero,
+                "best_case": zero,
+            },
+        )
+        row["count"] += item.deals
+        row["pipeline_total"] += item.amount
+        if key.category != ForecastCategory.OMITTED:
+            row["weighted"] += item.amount * probability.get(key.stage_id or 0, 0)
+        if key.category == ForecastCategory.COMMIT:
+            row["commit"] += item.amount
+        if key.category in (ForecastCategory.COMMIT, ForecastCategory.BEST_CASE):
+            row["best_case"] += item.amount
+    return list(opened.values()), list(won.values())
+
+
 def forecast_report(
     actor: Actor,
     *,
@@ -337,8 +422,15 @@ def forecast_report(
         month = month.date() if isinstance(month, dt.datetime) else month
         return cells[key].setdefault(month, ForecastCell(month=month))
 
-    with _sort_memory():
-        open_sums = list(open_rows)
+    open_sums: Sequence[Mapping[str, Any]]
+    won_sums: Sequence[Mapping[str, Any]]
+    rolled_up = _rolled_up_pipelines(actor, pipeline)
+    if rolled_up is not None:
+        open_sums, won_sums = _rolled_up_rows(actor, rolled_up, currency, months[0], end, group)
+    else:
+        with _sort_memory():
+            open_sums = list(open_rows)
+        won_sums = list(won_rows)
     for row in open_sums:
         target = cell(row["group_key"], row["month"])
         target.open_count = row["count"]
@@ -346,7 +438,7 @@ def forecast_report(
         target.weighted = cents((row["weighted"] or 0) / Decimal(100))
         target.commit = cents(row["commit"])
         target.best_case = cents(row["best_case"])
-    for won_row in won_rows:
+    for won_row in won_sums:
         target = cell(won_row["group_key"], won_row["month"])
         target.won_count = won_row["count"]
         target.won = cents(won_row["won"])
@@ -383,7 +475,14 @@ def forecast_report(
             total.add(forecast_row.cells[index])
         totals.append(total)
     statistical = (
-        statistical_forecast(deals, zone=zone, today=today, months=months)
+        statistical_forecast(
+            deals,
+            zone=zone,
+            today=today,
+            months=months,
+            rolled_up=rolled_up,
+            currency=currency,
+        )
         if show_amounts
         else StatisticalForecast(
             history=[],
@@ -483,16 +582,36 @@ def monthly_won(
     return result
 
 
+def rolled_up_monthly_won(
+    pipelines: Sequence[Pipeline], currency: str, *, start: dt.date, end: dt.date
+) -> dict[dt.date, Decimal]:
+    """monthly_won from the forecast roll-ups of `pipelines`."""
+    totals: dict[dt.date, Decimal] = defaultdict(Decimal)
+    for item in forecast_sums(pipelines, currency, start, end, won_only=True):
+        totals[item.key.month] += item.amount
+    return {month: cents(amount) for month, amount in totals.items()}
+
+
 def statistical_forecast(
-    deals: QuerySet[Deal], *, zone: ZoneInfo, today: dt.date, months: Sequence[dt.date]
+    deals: QuerySet[Deal],
+    *,
+    zone: ZoneInfo,
+    today: dt.date,
+    months: Sequence[dt.date],
+    rolled_up: Sequence[Pipeline] | None = None,
+    currency: str = "",
 ) -> StatisticalForecast:
     """From the monthly won totals of `deals` over the last HISTORY_MONTHS complete months
     (from the first month with a win; months without one count as zero): the forecast of the
-    months in `months` from this month on, and the rolling-origin back-test error. One query.
-    With fewer than MIN_HISTORY_MONTHS months it says so instead."""
+    months in `months` from this month on, and the rolling-origin back-test error. One query,
+    over the deals or, given the `rolled_up` pipelines and the deals' `currency`, over their
+    forecast roll-ups. With fewer than MIN_HISTORY_MONTHS months it says so instead."""
     current = today.replace(day=1)
     start = month_add(current, -HISTORY_MONTHS)
-    won = monthly_won(deals, zone=zone, start=start, end=current)
+    if rolled_up is not None:
+        won = rolled_up_monthly_won(rolled_up, currency, start=start, end=current)
+    else:
+        won = monthly_won(deals, zone=zone, start=start, end=current)
     history: list[tuple[dt.date, Decimal]] = []
     if won:
         month = min(won)

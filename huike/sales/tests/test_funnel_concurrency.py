@@ -1,6 +1,6 @@
 """Deal changes racing the funnel's refresh (PostgreSQL; SQLite runs one writer at a time):
 whatever the order, every change ends up counted once — in the rebuilt days or in a delta,
-never in both and never in neither."""
+never in both and never in neither; the forecast's month rows (kept by the same calls) too."""
 
 import datetime as dt
 from collections.abc import Callable
@@ -14,6 +14,7 @@ from huike.accounts.models import Membership, Workspace
 from huike.sales.deals import deal_create, deal_move
 from huike.sales.funnel import funnel_refresh, funnel_report
 from huike.sales.models import Deal, FunnelRollup, Pipeline
+from huike.sales.reports import forecast_report
 from huike.sales.tests.test_reports_data import at, make_deal, make_pipeline
 from tests.concurrency import run_together
 
@@ -29,7 +30,13 @@ def _postgresql_only() -> None:
 
 def _figures(actor: Actor, pipeline: Pipeline) -> Any:
     funnel = funnel_report(actor, pipeline, *AUTUMN)
-    return funnel.deal_count, [(row.stage.pk, row.reached) for row in funnel.stages], funnel.won
+    forecast = forecast_report(actor, pipeline=pipeline, period="2026-Q4")
+    return (
+        funnel.deal_count,
+        [(row.stage.pk, row.reached) for row in funnel.stages],
+        funnel.won,
+        [(cell.won_count, cell.won) for cell in forecast.totals],
+    )
 
 
 def _from_the_deals(actor: Actor, pipeline: Pipeline) -> Any:
@@ -87,6 +94,7 @@ def test_moves_and_creations_during_a_refresh_are_counted_once(
     assert errors == []
     expected = _from_the_deals(owner_actor, pipeline)
     assert expected[0] == 41
+    assert sum(won for won, _amount in expected[3]) == (3 if first_build else 4)
     assert _figures(owner_actor, pipeline) == expected
     funnel_refresh(pipeline)
     assert _figures(owner_actor, pipeline) == expected
