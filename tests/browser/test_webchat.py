@@ -94,6 +94,15 @@ def _chat(server: str, shop: str, browser: Any, owner: Membership) -> None:
     agent.goto(f"{server}/inbox/")
     agent.wait_for_selector("body[data-realtime=connected]", timeout=WAIT_MS)
     agent.evaluate("window.__sameDocument = true")
+    refreshes: list[str] = []
+    agent.on(
+        "request",
+        lambda request: (
+            refreshes.append(request.url)
+            if request.url.startswith(f"{server}/inbox/?") and request.headers.get("hx-request")
+            else None
+        ),
+    )
 
     visitor_context = browser.new_context(viewport={"width": 375, "height": 740}, locale="en-US")
     visitor = visitor_context.new_page()
@@ -115,6 +124,8 @@ def _chat(server: str, shop: str, browser: Any, owner: Membership) -> None:
         "#inbox-list .conversation-preview:has-text('Do you ship to Hangzhou?')", timeout=WAIT_MS
     )
     assert agent.evaluate("window.__sameDocument") is True
+    assert refreshes  # the live refresh, asked with the filter form's values
+    assert all("status=open" in url for url in refreshes)
 
     # when the agent opens the conversation and answers
     agent.click("#inbox-list .conversation-link")

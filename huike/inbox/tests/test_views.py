@@ -130,6 +130,9 @@ def test_load_more_pages_without_repeating_and_htmx_gets_only_rows(
     assert "Load more" in body
     refreshed = owner_client.get(LIST, headers=HTMX)
     assert refreshed.content.decode().lstrip().startswith('<div id="inbox-list"')
+    # the live refresh sits on the page's wrapper, outside what a refresh swaps
+    assert 'id="inbox-list-live"' not in refreshed.content.decode()
+    assert 'id="inbox-list-live"' in first.content.decode()
 
 
 def test_forged_cursor_is_a_bad_request(owner_client: Client) -> None:
