@@ -1,4 +1,5 @@
-"""API endpoints for imports and exports of customers and companies.
+"""API endpoints for imports (customers, companies, and the kinds other apps register: leads)
+and exports of customers.
 
 An import: POST /imports (multipart: `file`, `kind`) → the job with its columns and a suggested
 mapping; PUT /imports/{id}/mapping; optionally POST /imports/{id}/dry-run; POST
@@ -149,11 +150,13 @@ class ExportJobOut(Schema):
 def import_create(
     request: HttpRequest,
     file: File[UploadedFile],
-    kind: Form[Literal["customers", "companies"]] = "customers",
+    kind: Form[str] = "customers",
 ) -> Status[ImportJob]:
-    """Upload CSV (UTF-8, UTF-8 with BOM or GBK/GB18030; comma, semicolon or tab), XLSX or XML
-    (one element per record, child elements as columns; DTDs and entities are refused), at
-    most 100 MB. Returns the job with the columns found and a suggested mapping."""
+    """`kind` says what the file holds: `customers`, `companies` or `leads` (each needs its own
+    permission: customers.import, or leads.manage for leads). Upload CSV (UTF-8, UTF-8 with
+    BOM or GBK/GB18030; comma, semicolon or tab), XLSX or XML (one element per record, child
+    elements as columns; DTDs and entities are refused), at most 100 MB. Returns the job
+    with the columns found and a suggested mapping."""
     actor = request_actor(request)
     job = services.import_job_create(
         actor=actor, kind=kind, file_name=file.name or "upload", chunks=file.chunks()
@@ -249,9 +252,7 @@ def import_errors(request: HttpRequest, import_id: uuid.UUID) -> StreamingHttpRe
 
 
 @router.get("/import-mappings", response=list[SavedMappingOut], summary="List saved mappings")
-def import_mapping_list(
-    request: HttpRequest, kind: Literal["customers", "companies"] = "customers"
-) -> list[ImportMapping]:
+def import_mapping_list(request: HttpRequest, kind: str = "customers") -> list[ImportMapping]:
     return list(services.import_mappings(request_actor(request), kind))
 
 

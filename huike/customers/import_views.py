@@ -33,6 +33,7 @@ from huike.customers.custom_fields import custom_fields_of
 from huike.customers.forms import CustomerFilterForm
 from huike.customers.imports import exports, services
 from huike.customers.imports.forms import MappingForm, SavedMappingForm, UploadForm
+from huike.customers.imports.kinds import import_kind, import_kinds_for, require_some_import
 from huike.customers.models import ImportJob
 
 TEMPLATES = "customers/imports/"
@@ -78,11 +79,12 @@ def import_list(request: HttpRequest, actor: Actor) -> HttpResponse:
 @import_page
 @require_http_methods(["GET", "POST"])
 def import_new(request: HttpRequest, actor: Actor) -> HttpResponse:
-    actor.require("customers.import")
+    require_some_import(actor)
     form = UploadForm(
         request.POST if request.method == "POST" else None,
         request.FILES if request.method == "POST" else None,
         initial={"kind": request.GET.get("kind", "customers")},
+        kinds=import_kinds_for(actor),
     )
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -119,6 +121,7 @@ def _detail_context(
     ]
     return {
         "job": job,
+        "spec": import_kind(job.kind),
         "dry_rows": dry_rows,
         "form": form or MappingForm(job=job, custom_fields=custom_fields),
         "saved_form": SavedMappingForm(mappings=services.import_mappings(actor, job.kind)),
@@ -145,7 +148,7 @@ def import_detail(request: HttpRequest, actor: Actor, public_id: uuid.UUID) -> H
                     actor=actor,
                     job=job,
                     mapping=form.mapping(),
-                    mode=form.cleaned_data["mode"],
+                    mode=form.cleaned_data.get("mode") or job.mode,
                     system=form.cleaned_data.get("system") or job.system,
                     save_as=form.cleaned_data["save_as"],
                 )

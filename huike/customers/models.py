@@ -565,6 +565,9 @@ class MergeCandidate(models.Model):
 
 # --- imports and exports ---------------------------------------------------------------------
 class ImportKind(models.TextChoices):
+    """The kinds huike.customers imports itself; other apps register theirs (leads, by sales)
+    in huike.customers.imports.kinds, which is what ImportJob.kind is checked against."""
+
     CUSTOMERS = "customers", _("Customers")
     COMPANIES = "companies", _("Companies")
 
@@ -598,7 +601,7 @@ class ImportJob(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=16, choices=ImportKind.choices)
+    kind = models.CharField(max_length=16)  # a registered kind (imports.kinds)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
     created_by = models.ForeignKey(
         Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -650,6 +653,12 @@ class ImportJob(models.Model):
         return self.status == self.Status.FINISHED
 
     @property
+    def kind_label(self) -> str:
+        from huike.customers.imports.kinds import import_kind_label
+
+        return import_kind_label(self.kind)
+
+    @property
     def percent(self) -> int:
         if self.status == self.Status.FINISHED:
             return 100
@@ -681,7 +690,7 @@ class ImportMapping(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=16, choices=ImportKind.choices)
+    kind = models.CharField(max_length=16)  # a registered kind (imports.kinds)
     name = models.CharField(_("name"), max_length=100)
     mapping = models.JSONField(default=dict)
     mode = models.CharField(max_length=8, choices=ImportMode.choices, default=ImportMode.UPSERT)

@@ -24,6 +24,7 @@ class SalesConfig(AppConfig):
             demo_scoring,
             demo_targets,
             demo_tasks,
+            lead_import,
             leads,
             models,
             navigation,
@@ -54,6 +55,8 @@ class SalesConfig(AppConfig):
             customer_panel.sales_panel_context,
             order=10,
         )
+        # Leads through the customers import (upload, mapping, dry run, background run).
+        lead_import.register_lead_import()
         # Demo data, in name order: pipelines and deals first, targets last.
         register_demo_seeder("sales_a_deals", demo_deals.deals_demo_seed)
         register_demo_seeder("sales_b_orders", demo_orders.orders_demo_seed)

@@ -19,8 +19,6 @@ SCOPE_LABELS = {
     SCOPE_TEAM: _("My team's"),
     SCOPE_ALL: _("All leads"),
 }
-# A CSV of leads is read in one request; beyond this it belongs in the customers import.
-IMPORT_MAX_BYTES = 2 * 1024 * 1024
 
 
 class LeadFilterForm(forms.Form):
@@ -258,21 +256,3 @@ class WebFormForm(forms.Form):
             for name in FORM_FIELDS
             if name in (self.cleaned_data.get("fields_asked") or [])
         ]
-
-
-class LeadImportForm(forms.Form):
-    file = forms.FileField(
-        label=_("CSV file"),
-        help_text=_(
-            "UTF-8 with a header row: name, phone, email, company_name, job_title, industry, "
-            "region, utm_source, utm_campaign. Each row needs a phone or an email."
-        ),
-    )
-
-    def clean_file(self) -> Any:
-        upload = self.cleaned_data["file"]
-        if upload.size > IMPORT_MAX_BYTES:
-            raise forms.ValidationError(
-                _("At most 2 MB here; import bigger files through the customers import.")
-            )
-        return upload

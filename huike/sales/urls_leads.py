@@ -8,7 +8,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", views_leads.lead_list, name="lead_list"),
     path("pool/", views_leads.lead_pool, name="lead_pool"),
     path("new/", views_leads.lead_create, name="lead_create"),
-    path("import/", views_leads.lead_import, name="lead_import"),
     path("settings/", views_leads.settings_leads, name="settings_leads"),
     path(
         "settings/forms/new/",

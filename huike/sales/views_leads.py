@@ -18,7 +18,6 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from huike.accounts.access import Actor
@@ -35,7 +34,6 @@ from huike.sales.forms_leads import (
     LeadCreateForm,
     LeadEditForm,
     LeadFilterForm,
-    LeadImportForm,
     LeadReleaseForm,
     LeadSettingsForm,
     LeadStatusForm,
@@ -370,31 +368,6 @@ def lead_create(request: HttpRequest, actor: Actor) -> HttpResponse:
             messages.success(request, _("Lead saved."))
             return redirect("sales:lead_detail", lead.public_id)
     return render(request, _template("lead_form.html"), {"form": form})
-
-
-@customers_page
-@require_http_methods(["GET", "POST"])
-def lead_import(request: HttpRequest, actor: Actor) -> HttpResponse:
-    actor.require("leads.manage")
-    form = LeadImportForm(
-        request.POST if request.method == "POST" else None,
-        request.FILES if request.method == "POST" else None,
-    )
-    report = None
-    if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        try:
-            text = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            form.add_error("file", _("Save the file as UTF-8 CSV and upload it again."))
-        else:
-            report = leads.leads_import_csv(actor=actor, text=text, file_name=upload.name)
-            messages.success(
-                request,
-                ngettext("%(count)d lead imported.", "%(count)d leads imported.", report.created)
-                % {"count": report.created},
-            )
-    return render(request, _template("lead_import.html"), {"form": form, "report": report})
 
 
 # --- settings --------------------------------------------------------------------------------

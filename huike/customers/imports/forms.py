@@ -1,16 +1,18 @@
 """Forms of the import wizard: the upload, and the mapping step (one choice per column)."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from huike.customers.imports.kinds import ImportKindSpec, import_kind
 from huike.customers.imports.mapping import IGNORE, target_choices
-from huike.customers.models import CustomField, ImportJob, ImportKind, ImportMapping, ImportMode
+from huike.customers.models import CustomField, ImportJob, ImportMapping, ImportMode
 
 
 class UploadForm(forms.Form):
-    kind = forms.ChoiceField(label=_("What the file holds"), choices=ImportKind.choices)
+    kind = forms.ChoiceField(label=_("What the file holds"))
     file = forms.FileField(
         label=_("File"),
         help_text=_(
@@ -19,6 +21,12 @@ class UploadForm(forms.Form):
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,.xlsx,.xml"}),
     )
+
+    def __init__(self, *args: Any, kinds: Sequence[ImportKindSpec], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["kind"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(spec.key, spec.label) for spec in kinds]
 
 
 def column_field_name(position: int) -> str:
@@ -60,8 +68,11 @@ class MappingForm(forms.Form):
             self.fields[column_field_name(position)] = forms.ChoiceField(
                 label=header, choices=choices, required=False
             )
-        if job.kind == ImportKind.COMPANIES:
+        spec = import_kind(job.kind)
+        if not spec.has_system:
             del self.fields["system"]
+        if not spec.has_modes:
+            del self.fields["mode"]
 
     def column_fields(self) -> list[forms.BoundField]:
         return [self[column_field_name(position)] for position in range(len(self.job.headers))]

@@ -7,7 +7,7 @@ columns); every other target from one column at most.
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from django.utils.functional import Promise
@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from huike.core.errors import InvalidInputError
-from huike.customers.models import CustomField, ImportKind
+from huike.customers.imports.kinds import import_kind
+from huike.customers.models import CustomField
 
 CUSTOM_FIELD_PREFIX = "cf:"
 IGNORE = ""
@@ -135,10 +136,6 @@ COMPANY_TARGETS: tuple[Target, ...] = (
         aliases=("region", "area", "city", "province", "地区", "区域", "城市", "省份"),
     ),
 )
-TARGETS: dict[str, tuple[Target, ...]] = {
-    ImportKind.CUSTOMERS: CUSTOMER_TARGETS,
-    ImportKind.COMPANIES: COMPANY_TARGETS,
-}
 
 # Fields that name the customer: a row needs one of them to be found or created by.
 CUSTOMER_KEYS = ("phone", "email", "external_id")
@@ -151,8 +148,9 @@ def _spelling(header: str) -> str:
 
 def target_choices(kind: str, custom_fields: list[CustomField]) -> list[tuple[str, str]]:
     """(key, label) of every target of `kind`, custom fields last."""
-    choices = [(target.key, str(target.label)) for target in TARGETS[kind]]
-    if kind == ImportKind.CUSTOMERS:
+    spec = import_kind(kind)
+    choices = [(target.key, str(target.label)) for target in spec.targets]
+    if spec.custom_fields:
         choices += [(CUSTOM_FIELD_PREFIX + field.key, field.label) for field in custom_fields]
     return choices
 
@@ -162,15 +160,16 @@ def mapping_suggest(
 ) -> dict[str, str]:
     """A target for each header that names one (by alias, custom field key or label); headers
     that name nothing are left out (ignored)."""
+    spec = import_kind(kind)
     by_spelling: dict[str, str] = {}
-    for target in TARGETS[kind]:
+    for target in spec.targets:
         for alias in (target.key, *target.aliases):
             by_spelling.setdefault(_spelling(alias), target.key)
-    if kind == ImportKind.CUSTOMERS:
+    if spec.custom_fields:
         for field in custom_fields:
             for spelling in (field.key, field.label, CUSTOM_FIELD_PREFIX + field.key):
                 by_spelling.setdefault(_spelling(spelling), CUSTOM_FIELD_PREFIX + field.key)
-    repeatable = {target.key for target in TARGETS[kind] if target.is_repeatable}
+    repeatable = {target.key for target in spec.targets if target.is_repeatable}
     suggestion: dict[str, str] = {}
     for header in headers:
         chosen = by_spelling.get(_spelling(header))
@@ -196,8 +195,9 @@ def mapping_clean(
 ) -> dict[str, str]:
     """The mapping with ignored columns left out; InvalidInputError(field="mapping") for an
     unknown column or target, a target given twice, or a mapping that cannot find anyone."""
+    spec = import_kind(kind)
     valid = dict(target_choices(kind, custom_fields))
-    repeatable = {target.key for target in TARGETS[kind] if target.is_repeatable}
+    repeatable = {target.key for target in spec.targets if target.is_repeatable}
     clean: dict[str, str] = {}
     for header, target in mapping.items():
         if target == IGNORE or target is None:
@@ -218,17 +218,23 @@ def mapping_clean(
                 field="mapping",
             )
         clean[header] = target
-    if kind == ImportKind.CUSTOMERS and not set(clean.values()) & set(CUSTOMER_KEYS):
-        raise InvalidInputError(
-            _(
-                "Choose a column for the phone, the email or the external ID: customers are "
-                "found by them."
-            ),
-            field="mapping",
-        )
-    if kind == ImportKind.COMPANIES and "name" not in clean.values():
-        raise InvalidInputError(_("Choose the column with the company name."), field="mapping")
+    problem = spec.check_mapping(set(clean.values()))
+    if problem:
+        raise InvalidInputError(problem, field="mapping")
     return clean
+
+
+def customers_mapping_check(targets: Collection[str]) -> str:
+    if not set(targets) & set(CUSTOMER_KEYS):
+        return _(
+            "Choose a column for the phone, the email or the external ID: customers are "
+            "found by them."
+        )
+    return ""
+
+
+def companies_mapping_check(targets: Collection[str]) -> str:
+    return "" if "name" in targets else _("Choose the column with the company name.")
 
 
 def system_clean(system: str) -> str:

@@ -13,7 +13,7 @@ import datetime as dt
 import io
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,23 @@ from huike.core.errors import ConflictError, HuikeError, InvalidInputError, NotF
 from huike.core.tasks import enqueue_on_commit
 from huike.customers.custom_fields import custom_fields_of
 from huike.customers.imports.companies import companies_batch
-from huike.customers.imports.mapping import mapping_clean, mapping_suggest, system_clean
+from huike.customers.imports.kinds import (
+    ImportKindSpec,
+    import_kind,
+    import_kind_register,
+    import_kinds_for,
+    require_import_kind,
+    require_some_import,
+)
+from huike.customers.imports.mapping import (
+    COMPANY_TARGETS,
+    CUSTOMER_TARGETS,
+    companies_mapping_check,
+    customers_mapping_check,
+    mapping_clean,
+    mapping_suggest,
+    system_clean,
+)
 from huike.customers.imports.pipeline import (
     ACTIONS,
     CREATE,
@@ -77,10 +93,33 @@ UPLOAD_RETENTION = dt.timedelta(days=7)
 FILE_NAME_MAX_LENGTH = 255
 MAPPING_NAME_MAX_LENGTH = 100
 
-BATCHERS: dict[str, Callable[..., BatchResult]] = {
-    ImportKind.CUSTOMERS: customers_batch,
-    ImportKind.COMPANIES: companies_batch,
-}
+
+def register_builtin_import_kinds() -> None:
+    """Customers and companies (called from the customers app's ready())."""
+    import_kind_register(
+        ImportKindSpec(
+            key=ImportKind.CUSTOMERS,
+            label=ImportKind.CUSTOMERS.label,
+            targets=CUSTOMER_TARGETS,
+            batch=customers_batch,
+            permission="customers.import",
+            check_mapping=customers_mapping_check,
+            custom_fields=True,
+            records_url="customers:customer_list",
+        )
+    )
+    import_kind_register(
+        ImportKindSpec(
+            key=ImportKind.COMPANIES,
+            label=ImportKind.COMPANIES.label,
+            targets=COMPANY_TARGETS,
+            batch=companies_batch,
+            permission="customers.import",
+            check_mapping=companies_mapping_check,
+            has_system=False,
+            records_url="customers:company_list",
+        )
+    )
 
 
 class ImportCrashSimulated(BaseException):
@@ -90,36 +129,49 @@ class ImportCrashSimulated(BaseException):
 
 
 # --- access ---------------------------------------------------------------------------------
+def _kinds_of(actor: Actor) -> list[str]:
+    """The kinds the actor may import; PermissionDeniedError when none."""
+    require_some_import(actor)
+    return [spec.key for spec in import_kinds_for(actor)]
+
+
 def access_import_job(actor: Actor, public_id: uuid.UUID | str) -> ImportJob:
-    """An import job of the actor's workspace (customers.import)."""
-    actor.require("customers.import")
+    """An import job of the actor's workspace, of a kind the actor may import (another kind's
+    job is not found, like another workspace's)."""
+    kinds = _kinds_of(actor)
     not_found = _("No such import.")
     try:
         return ImportJob.objects.get(
-            workspace=actor.workspace, public_id=parse_public_id(public_id, not_found)
+            workspace=actor.workspace,
+            public_id=parse_public_id(public_id, not_found),
+            kind__in=kinds,
         )
     except ImportJob.DoesNotExist:
         raise NotFoundError(not_found) from None
 
 
 def access_import_mapping(actor: Actor, public_id: uuid.UUID | str) -> ImportMapping:
-    actor.require("customers.import")
+    kinds = _kinds_of(actor)
     not_found = _("No such saved mapping.")
     try:
         return ImportMapping.objects.get(
-            workspace=actor.workspace, public_id=parse_public_id(public_id, not_found)
+            workspace=actor.workspace,
+            public_id=parse_public_id(public_id, not_found),
+            kind__in=kinds,
         )
     except ImportMapping.DoesNotExist:
         raise NotFoundError(not_found) from None
 
 
 def import_jobs(actor: Actor) -> QuerySet[ImportJob]:
-    actor.require("customers.import")
-    return ImportJob.objects.filter(workspace=actor.workspace).select_related("created_by__user")
+    """The workspace's imports of the kinds the actor may import."""
+    return ImportJob.objects.filter(
+        workspace=actor.workspace, kind__in=_kinds_of(actor)
+    ).select_related("created_by__user")
 
 
 def import_mappings(actor: Actor, kind: str) -> QuerySet[ImportMapping]:
-    actor.require("customers.import")
+    require_import_kind(actor, kind)
     return ImportMapping.objects.filter(workspace=actor.workspace, kind=kind)
 
 
@@ -184,12 +236,7 @@ def import_job_create(
     """Store an uploaded file privately, find its type, encoding, delimiter and columns, and
     suggest a mapping. InvalidInputError(field="file") for a file that is too large, empty or
     unreadable, and for XML with a DTD or entities; nothing is kept then."""
-    actor.require("customers.import")
-    if kind not in ImportKind.values:
-        raise InvalidInputError(
-            _("Choose one of: %(choices)s.") % {"choices": ", ".join(ImportKind.values)},
-            field="kind",
-        )
+    require_import_kind(actor, kind)
     name, size, head = _store(chunks)
     try:
         if size == 0:
@@ -240,9 +287,15 @@ def import_mapping_set(
     save_as: str = "",
 ) -> ImportJob:
     """Choose what each column becomes, the mode and the external system; optionally save the
-    mapping under a name (replacing one of that name). Clears an earlier dry run."""
-    actor.require("customers.import")
+    mapping under a name (replacing one of that name). Clears an earlier dry run. Kinds
+    without modes always create or update (upsert); without an external-id system, keep
+    the default."""
+    spec = require_import_kind(actor, job.kind)
     _require_editable(job)
+    if not spec.has_modes:
+        mode = ImportMode.UPSERT
+    if not spec.has_system:
+        system = "import"
     if mode not in ImportMode.values:
         raise InvalidInputError(
             _("Choose one of: %(choices)s.") % {"choices": ", ".join(ImportMode.values)},
@@ -293,7 +346,7 @@ def import_mapping_apply(*, actor: Actor, job: ImportJob, saved: ImportMapping) 
 
 
 def import_mapping_delete(*, actor: Actor, saved: ImportMapping) -> None:
-    actor.require("customers.import")
+    require_import_kind(actor, saved.kind)
     saved.delete()
 
 
@@ -322,8 +375,9 @@ def _totals(result: BatchResult) -> dict[str, int]:
 def import_dry_run(*, actor: Actor, job: ImportJob) -> dict[str, Any]:
     """Decide the first DRY_RUN_ROWS rows exactly as the run would, writing nothing; stores and
     returns {"rows": [first DRY_RUN_SHOWN outcomes], "totals": {action: count}, "checked": n,
-    "is_complete": whether that was the whole file}. Values in it are masked."""
-    actor.require("customers.import")
+    "is_complete": whether that was the whole file}. Values in it are masked. A kind whose rows
+    are dear to decide checks fewer (its `dry_run_rows`)."""
+    spec = require_import_kind(actor, job.kind)
     if job.status not in (ImportJob.Status.READY,):
         raise ConflictError(_("Choose the column mapping first."))
     _require_file(job)
@@ -332,13 +386,13 @@ def import_dry_run(*, actor: Actor, job: ImportJob) -> dict[str, Any]:
     is_complete = True
     try:
         for item in _rows(job):
-            if len(rows) >= DRY_RUN_ROWS:
+            if len(rows) >= min(DRY_RUN_ROWS, spec.dry_run_rows):
                 is_complete = False
                 break
             rows.append(item)
         # Nothing is written; the transaction is a guard that it stays so.
         with transaction.atomic():
-            result = BATCHERS[job.kind](context, rows, write=False)
+            result = spec.batch(context, rows, write=False)
             transaction.set_rollback(True)
     except FileReadError as error:
         raise InvalidInputError(error.detail, field="file") from None
@@ -358,7 +412,7 @@ def import_start(*, actor: Actor, job: ImportJob) -> ImportJob:
     """Queue the run (a failed job resumes at its checkpoint)."""
     from huike.customers.imports.tasks import run_import
 
-    actor.require("customers.import")
+    require_import_kind(actor, job.kind)
     if job.status not in (ImportJob.Status.READY, ImportJob.Status.FAILED):
         raise ConflictError(
             _("Choose the column mapping first.")
@@ -408,7 +462,7 @@ def _commit_batch(
     """Write one batch and advance the checkpoint in one transaction. False when another run
     of the same job got there first (the checkpoint moved), which then stops this one."""
     job = context.job
-    batcher = BATCHERS[job.kind]
+    batcher = import_kind(job.kind).batch
     for attempt in range(1, BATCH_ATTEMPTS + 1):
         try:
             with transaction.atomic():
@@ -512,7 +566,7 @@ def import_run(job_id: int) -> str:
 def _import_run_claimed(job: ImportJob) -> str:
     try:
         actor = _job_actor(job)
-        actor.require("customers.import")
+        require_import_kind(actor, job.kind)
         context = ImportContext(job=job, actor=actor)
         pending: list[tuple[int, list[str]]] = []
         number = 0
@@ -545,7 +599,7 @@ def _import_run_claimed(job: ImportJob) -> str:
 
 def import_job_delete(*, actor: Actor, job: ImportJob) -> None:
     """Delete a job that is not running, with its file and error report."""
-    actor.require("customers.import")
+    require_import_kind(actor, job.kind)
     if job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
         raise ConflictError(_("This import is running; wait until it has finished."))
     name = job.storage_name

@@ -1,6 +1,6 @@
 """The import wizard's pages and the /api/v1/imports endpoints: the whole flow through each,
 and that an outsider (another workspace) gets 404 and a member without customers.import 403
-everywhere, changing nothing."""
+everywhere, changing nothing; one who may import only leads sees no customers import."""
 
 import csv
 import io
@@ -95,9 +95,11 @@ def test_outsider_gets_404_on_every_import_endpoint(
     _unchanged(job)
 
 
-def test_member_without_the_permission_gets_403_everywhere(
-    member_client: Client, job: ImportJob, django_capture_on_commit_callbacks: Any
+def test_member_who_may_import_nothing_gets_403_everywhere(
+    make_member: Any, job: ImportJob, django_capture_on_commit_callbacks: Any
 ) -> None:
+    member_client = Client()
+    member_client.force_login(make_member("finance@acme.test", "finance").user)
     for method, url in [
         ("get", reverse("customers:imports")),
         ("get", reverse("customers:import_new")),
@@ -279,3 +281,29 @@ def test_a_bad_mapping_is_a_problem_naming_the_field(owner_client: Client, job: 
     assert response.status_code == 422
     assert response.json()["detail"] == "The file has no column 没有这列."
     assert ImportJob.objects.get(pk=job.pk).status == "uploaded"
+
+
+def test_a_rep_who_may_import_leads_only_finds_no_customers_import(
+    member_client: Client, job: ImportJob, django_capture_on_commit_callbacks: Any
+) -> None:
+    # the sales role imports leads (leads.manage), not customers (customers.import)
+    for method, url in _page_urls(job):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = getattr(member_client, method)(url)
+        assert response.status_code == 404, (method, url)
+    assert "customers.csv" not in member_client.get(reverse("customers:imports")).content.decode()
+    assert member_client.get("/api/v1/imports").json() == {"items": [], "next": None}
+    new = member_client.get(reverse("customers:import_new")).content.decode()
+    assert '<option value="leads"' in new
+    assert '<option value="customers"' not in new
+    response = member_client.post(
+        reverse("customers:import_new"),
+        {"kind": "customers", "file": SimpleUploadedFile("a.csv", CONTENT)},
+    )
+    assert response.status_code == 200  # the form refuses a kind it does not offer
+    api = member_client.post(
+        "/api/v1/imports", {"kind": "customers", "file": SimpleUploadedFile("a.csv", CONTENT)}
+    )
+    assert api.status_code == 403
+    assert ImportJob.objects.count() == 1
+    _unchanged(job)

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -215,7 +214,7 @@ def test_finance_has_no_lead_pages(
     finance = _client(make_member("finance@acme.test", "finance"))
     assert finance.get("/sales/leads/").status_code == 403
     assert finance.get("/sales/leads/new/").status_code == 403
-    assert finance.get("/sales/leads/import/").status_code == 403
+    assert finance.get("/customers/imports/new/?kind=leads").status_code == 403
     assert finance.get("/sales/leads/settings/").status_code == 403
 
 
@@ -241,34 +240,6 @@ def test_manual_entry_needs_a_contact(member_client: Client) -> None:
     assert response.status_code == 200
     assert "Give a phone number or an email address." in response.content.decode()
     assert not Lead.objects.exists()
-
-
-def test_csv_upload_keeps_good_rows_and_reports_bad_ones(
-    workspace: Workspace, member_client: Client
-) -> None:
-    # given
-    text = (
-        "name,phone,email,company_name,utm_source\n"
-        "Good One,13911110001,,Acme,expo\n"
-        "Bad Phone,not-a-number,,,\n"
-        "No Contact,,,Nowhere,\n"
-        "Good Two,,two@example.org,,\n"
-        "Good One Again,139 1111 0001,,,\n"
-    )
-    upload = SimpleUploadedFile("leads.csv", text.encode(), content_type="text/csv")
-    # when
-    response = member_client.post("/sales/leads/import/", {"file": upload})
-    # then
-    page = response.content.decode()
-    assert response.status_code == 200
-    assert "2 new leads; 1 rows were people who already have an open lead." in page
-    assert '<td data-label="Line">3</td>' in page
-    assert '<td data-label="Line">4</td>' in page
-    assert sorted(Lead.objects.values_list("name", flat=True)) == ["Good One", "Good Two"]
-    detail = Lead.objects.get(name="Good One").source_detail
-    assert (detail["utm_source"], detail["import_file"]) == ("expo", "leads.csv")
-    assert [repeat["source"] for repeat in detail["repeats"]] == ["import"]
-    assert set(Lead.objects.values_list("source", flat=True)) == {"import"}
 
 
 def test_settings_page_saves_the_pool_settings_and_lists_snippets(
