@@ -19,6 +19,7 @@ from huike.accounts.api_gateway import ApiKeyAuth, SessionAuth
 from huike.channels.api import router as channels_router
 from huike.core.problem import register_problem_handlers
 from huike.customers.api import router as customers_router
+from huike.customers.api_sharing import sharing_router
 from huike.customers.import_api import router as customers_import_router
 from huike.inbox.api import router as inbox_router
 from huike.sales.api import router as sales_router
@@ -67,3 +68,5 @@ api.add_router("", customers_import_router)
 api.add_router("", channels_router)
 api.add_router("", inbox_router)
 api.add_router("", sales_router)
+# Shares of every kind the apps registered in their ready() (customers, leads, deals).
+api.add_router("", sharing_router())

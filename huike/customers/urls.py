@@ -1,7 +1,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from huike.customers import import_urls
-from huike.customers.views import companies, customers, merges, settings
+from huike.customers.views import companies, customers, merges, settings, sharing
 
 app_name = "customers"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -54,4 +54,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="settings_field_delete",
     ),
     path("settings/identity/", settings.settings_identity, name="settings_identity"),
+    path("shares/<slug:kind>/<uuid:public_id>/", sharing.record_share, name="record_share"),
+    path(
+        "shares/<slug:kind>/<uuid:public_id>/remove/",
+        sharing.record_unshare,
+        name="record_unshare",
+    ),
 ]

@@ -9,7 +9,6 @@ from huike.sales import (
     api_orders,
     api_reports,
     api_scoring,
-    api_sharing,
     api_tasks,
 )
 
@@ -22,6 +21,5 @@ for module in (
     api_tasks,
     api_orders,
     api_reports,
-    api_sharing,
 ):
     router.add_router("", module.router)

@@ -14,7 +14,9 @@ class SalesConfig(AppConfig):
         from huike.core.permissions import register_permissions
         from huike.customers.panels import register_customer_panel
         from huike.customers.references import register_customer_reference
+        from huike.customers.share_kinds import ShareKind, register_share_kind
         from huike.sales import (
+            access,
             customer_panel,
             deals,
             demo_assignment,
@@ -55,6 +57,12 @@ class SalesConfig(AppConfig):
             customer_panel.sales_panel_context,
             order=10,
         )
+        # Leads and deals are shared from their pages and the API like customers.
+        for share in (
+            ShareKind("lead", "leads", access.access_lead, "leads.manage", "sales:lead_detail"),
+            ShareKind("deal", "deals", access.access_deal, "deals.manage", "sales:deal_detail"),
+        ):
+            register_share_kind(share)
         # Leads through the customers import (upload, mapping, dry run, background run).
         lead_import.register_lead_import()
         # Demo data, in name order: pipelines and deals first, targets last.

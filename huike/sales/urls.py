@@ -2,8 +2,6 @@
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from huike.sales import views_sharing
-
 app_name = "sales"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("leads/", include("huike.sales.urls_leads")),
@@ -13,14 +11,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("tasks/", include("huike.sales.urls_tasks")),
     path("", include("huike.sales.urls_orders")),
     path("reports/", include("huike.sales.urls_reports")),
-    path(
-        "shares/<slug:kind>/<uuid:public_id>/",
-        views_sharing.record_share,
-        name="record_share",
-    ),
-    path(
-        "shares/<slug:kind>/<uuid:public_id>/remove/",
-        views_sharing.record_unshare,
-        name="record_unshare",
-    ),
 ]

@@ -28,6 +28,7 @@ from huike.core.errors import ConflictError, HuikeError, InvalidInputError
 from huike.core.pagination import paginate
 from huike.customers.forms import add_service_error
 from huike.customers.views.common import customers_page, page_limit, redirect_back, wants_fragment
+from huike.customers.views.sharing import sharing_context
 from huike.sales import deals
 from huike.sales.access import access_deal, access_pipeline, access_stage, visible_deals
 from huike.sales.forms_deals import (
@@ -41,7 +42,6 @@ from huike.sales.forms_deals import (
     StageForm,
 )
 from huike.sales.models import Deal, DealContact, DealProduct, Order, Pipeline, Stage, StageKind
-from huike.sales.views_sharing import sharing_context
 
 TEMPLATES = "sales/deals/"
 LIST_ORDERING = ("-created_at", "-id")

@@ -26,6 +26,7 @@ from huike.core.pagination import paginate
 from huike.customers.forms import add_service_error
 from huike.customers.selectors import customer_contacts
 from huike.customers.views.common import customers_page, page_limit, wants_fragment
+from huike.customers.views.sharing import sharing_context
 from huike.sales import leads, web_forms
 from huike.sales.access import access_lead, access_web_form
 from huike.sales.forms_leads import (
@@ -41,7 +42,6 @@ from huike.sales.forms_leads import (
 )
 from huike.sales.leads import LeadData, LeadFilters
 from huike.sales.models import Lead, LeadSource, LeadStatus, WebForm
-from huike.sales.views_sharing import sharing_context
 
 TEMPLATES = "sales/leads/"
 SCORE_PANEL = "sales/scoring/_lead_score.html"

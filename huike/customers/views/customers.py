@@ -59,6 +59,7 @@ from huike.customers.views.common import (
     wants_fragment,
 )
 from huike.customers.views.display import custom_field_display, identity_kind_label
+from huike.customers.views.sharing import sharing_context
 
 TIMELINE_ORDERING = ("-occurred_at", "-id")
 PERSONAL_FIELDS = ("birthday", "address", "id_number")
@@ -295,6 +296,7 @@ def _detail_context(
         "can_reveal": actor.has("pii.reveal"),
         "can_see_amounts": actor.has("amounts.view"),
         "panels": [] if customer.is_merged else customer_panels(actor, customer),
+        **({} if customer.is_merged else sharing_context(actor, customer, "customer")),
     }
 
 

@@ -39,7 +39,7 @@ def test_the_owner_shares_a_deal_from_its_page_and_takes_it_back(
     assert 'id="shares"' in _client(rep).get(page).content.decode()
     assert _client(other_rep).get(page).status_code == 404
     # when the owner shares it
-    shared = _client(rep).post(f"/sales/shares/deal/{deal.public_id}/", {"grantee": grantee})
+    shared = _client(rep).post(f"/customers/shares/deal/{deal.public_id}/", {"grantee": grantee})
     # then the other rep opens it, without the share form
     assert shared.status_code == 302
     seen = _client(other_rep).get(page)
@@ -47,12 +47,12 @@ def test_the_owner_shares_a_deal_from_its_page_and_takes_it_back(
     assert "Stop sharing" not in seen.content.decode()
     # and cannot take the share back themselves
     refused = _client(other_rep).post(
-        f"/sales/shares/deal/{deal.public_id}/remove/", {"grantee": grantee}
+        f"/customers/shares/deal/{deal.public_id}/remove/", {"grantee": grantee}
     )
     assert refused.status_code == 403
     assert RecordShare.objects.count() == 1
     # when the owner stops sharing it, it is gone for the other rep
-    _client(rep).post(f"/sales/shares/deal/{deal.public_id}/remove/", {"grantee": grantee})
+    _client(rep).post(f"/customers/shares/deal/{deal.public_id}/remove/", {"grantee": grantee})
     assert _client(other_rep).get(page).status_code == 404
 
 
@@ -67,7 +67,7 @@ def test_a_lead_page_shares_with_a_team(
         owner=rep,
     )
     response = _client(rep).post(
-        f"/sales/shares/lead/{lead.public_id}/",
+        f"/customers/shares/lead/{lead.public_id}/",
         {"grantee": f"team:{team.public_id}"},  # type: ignore[attr-defined]
         follow=True,
     )
@@ -81,13 +81,13 @@ def test_outsiders_and_unknown_kinds_get_nothing(
     deal = make_deal("Panel deal", owner=rep)
     grantee = {"grantee": f"member:{rep.public_id}"}
     assert (
-        _client(outsider).post(f"/sales/shares/deal/{deal.public_id}/", grantee).status_code == 404
+        _client(outsider).post(f"/customers/shares/deal/{deal.public_id}/", grantee).status_code == 404
     )
-    assert _client(rep).post(f"/sales/shares/order/{deal.public_id}/", grantee).status_code == 404
+    assert _client(rep).post(f"/customers/shares/order/{deal.public_id}/", grantee).status_code == 404
     # a malformed or foreign grantee is told to choose from the list, not a server error
     for value in ("member:not-a-uuid", f"member:{outsider.public_id}", "nobody"):
         response = _client(rep).post(
-            f"/sales/shares/deal/{deal.public_id}/remove/", {"grantee": value}, follow=True
+            f"/customers/shares/deal/{deal.public_id}/remove/", {"grantee": value}, follow=True
         )
         assert response.status_code == 200
         assert "Choose a member or a team from the list." in response.content.decode()

@@ -1,8 +1,8 @@
-"""The "Shared with" panel of the lead and deal pages: share the record with a member or a
-team, and stop sharing it (huike.accounts.sharing)."""
+"""The "Shared with" panel of the record pages (customers, and the kinds other apps register in
+huike.customers.share_kinds: leads, deals): share the record with a member or a team, and stop
+sharing it (huike.accounts.sharing)."""
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -18,14 +18,8 @@ from huike.accounts.access import Actor, lookup_membership, lookup_team
 from huike.accounts.models import Membership, Team
 from huike.accounts.visibility import OwnedRecord
 from huike.core.errors import HuikeError, NotFoundError, PermissionDeniedError
+from huike.customers.share_kinds import ShareKind, share_kind
 from huike.customers.views.common import customers_page
-from huike.sales.access import access_deal, access_lead
-
-# kind in the URL: (access function, permission that changes the record, detail page)
-_KINDS: dict[str, tuple[Callable[[Actor, uuid.UUID], OwnedRecord], str, str]] = {
-    "lead": (access_lead, "leads.manage", "sales:lead_detail"),
-    "deal": (access_deal, "deals.manage", "sales:deal_detail"),
-}
 
 
 class ShareForm(forms.Form):
@@ -68,9 +62,11 @@ def _grantee(actor: Actor, value: str) -> tuple[Membership | None, Team | None]:
 
 
 def sharing_context(actor: Actor, record: OwnedRecord, kind: str) -> dict[str, Any]:
-    """The panel's context for the detail page of a lead or deal."""
-    permission = _KINDS[kind][1]
-    can_share = actor.has(permission) and sharing.can_share(actor, record)
+    """The panel's context (customers/_shares.html) for the detail page of a record of a
+    registered kind."""
+    registered = share_kind(kind)
+    assert registered is not None, f"share kind {kind} is not registered"
+    can_share = actor.has(registered.permission) and sharing.can_share(actor, record)
     return {
         "share_kind": kind,
         "share_record": record,
@@ -80,12 +76,12 @@ def sharing_context(actor: Actor, record: OwnedRecord, kind: str) -> dict[str, A
 
 
 def _record(actor: Actor, kind: str, public_id: uuid.UUID) -> tuple[OwnedRecord, str]:
-    if kind not in _KINDS:
+    registered: ShareKind | None = share_kind(kind)
+    if registered is None:
         raise Http404
-    access, permission, detail = _KINDS[kind]
-    record = access(actor, public_id)
-    actor.require(permission)
-    return record, detail
+    record = registered.access(actor, public_id)
+    actor.require(registered.permission)
+    return record, registered.detail_url
 
 
 @customers_page

@@ -1,10 +1,13 @@
-"""Sharing leads and deals with a member or a team (huike.accounts.sharing): the share makes
-the record visible to them under the record rules. Reading the shares needs the record;
-changing them needs the part's manage permission and being the owner or their manager."""
+"""Sharing customers, leads and deals (every kind in huike.customers.share_kinds) with a member
+or a team (huike.accounts.sharing): the share makes the record visible to them under the
+record rules. Reading the shares needs the record; changing them needs the kind's manage
+permission and being the owner or their manager.
+
+The routes are made per registered kind by `sharing_router()`, which the API calls once the
+apps are ready (their ready() registers the kinds)."""
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest
@@ -16,11 +19,8 @@ from huike.accounts.access import Actor, lookup_membership, lookup_team
 from huike.accounts.api_gateway import request_actor
 from huike.accounts.api_schemas import MemberRef, TeamRef
 from huike.accounts.models import Membership, RecordShare, Team
-from huike.accounts.visibility import OwnedRecord
 from huike.core.errors import InvalidInputError, NotFoundError
-from huike.sales.access import access_deal, access_lead
-
-router = Router(tags=["Sharing"])
+from huike.customers.share_kinds import ShareKind, share_kinds
 
 
 class ShareIn(Schema):
@@ -52,16 +52,9 @@ def _grantee(actor: Actor, given: ShareIn) -> tuple[Membership | None, Team | No
     return membership, team
 
 
-# (path prefix, the access function, the permission that changes the record)
-_KINDS: dict[str, tuple[Callable[[Actor, uuid.UUID], OwnedRecord], str]] = {
-    "leads": (access_lead, "leads.manage"),
-    "deals": (access_deal, "deals.manage"),
-}
-
-
-def _routes(kind: str) -> None:
-    access, permission = _KINDS[kind]
-    singular = kind[:-1]
+def _routes(router: Router, registered: ShareKind) -> None:
+    kind, singular = registered.plural, registered.key
+    access, permission = registered.access, registered.permission
 
     @router.get(
         f"/{kind}/{{record_id}}/shares",
@@ -102,5 +95,9 @@ def _routes(kind: str) -> None:
         return Status(204, None)
 
 
-for _kind in _KINDS:
-    _routes(_kind)
+def sharing_router() -> Router:
+    """The share endpoints of every registered kind."""
+    router = Router(tags=["Sharing"])
+    for registered in share_kinds():
+        _routes(router, registered)
+    return router
