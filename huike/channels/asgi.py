@@ -5,7 +5,9 @@ Why: under ASGI Django runs sync middleware and sync views in one thread per pro
 process takes one webhook at a time and spends most of it waiting for the commit. Here intake
 runs in a pool of threads (verification, parsing, encryption) and the rows go to the database
 through one writer thread that commits the deliveries of all requests waiting at once, with
-their processing tasks, in one transaction (intake.GroupCommit). Verification,
+their processing tasks, in one transaction (intake.GroupCommit). A request waits for its
+commit on the event loop, not in a pool thread: every request of the process can be in the
+writer's next batch, however few the pool's threads. Verification,
 deduplication and the durable insert before the answer are intake's own
 (huike.channels.intake, also reached through the Django view in
 huike.channels.views_hooks); what the stack adds
@@ -25,7 +27,13 @@ from django.db import connection
 from django.utils import timezone
 
 from huike.channels.base import WebhookRequest, WebhookResponse
-from huike.channels.intake import GroupCommit, webhook_receive
+from huike.channels.intake import (
+    Accepted,
+    GroupCommit,
+    PreparedRows,
+    deliveries_prepare,
+    webhook_check,
+)
 from huike.channels.views_hooks import MAX_BODY_BYTES
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -58,17 +66,44 @@ def _writers() -> GroupCommit:
         return _group_commit
 
 
-def _receive(kind: str, channel_id: str, request: WebhookRequest) -> WebhookResponse:
+def _accept(
+    kind: str, channel_id: str, request: WebhookRequest
+) -> WebhookResponse | tuple[Accepted, PreparedRows]:
+    """In a pool thread: the checks, then the rows to commit (or the answer when there is
+    nothing to store)."""
     # Each pool thread keeps its connection (the pool is small and fixed, so they are bounded
     # whatever CONN_MAX_AGE says): opening one per webhook would cost more than the webhook.
     # One that saw an error is dropped, as Django drops it after a request.
     try:
-        return webhook_receive(
-            kind=kind, channel_public_id=channel_id, request=request, store=_writers().store
-        )
+        checked = webhook_check(kind=kind, channel_public_id=channel_id, request=request)
+        if isinstance(checked, WebhookResponse):
+            return checked
+        if not checked.incoming:
+            return checked.acknowledge(0)
+        return checked, deliveries_prepare(checked.channel, checked.incoming, request.received_at)
     finally:
         if connection.errors_occurred:
             connection.close()
+
+
+async def _committed(rows: PreparedRows) -> None:
+    """Hand the rows to a writer and wait, on the event loop, until they are committed;
+    the writer's error is raised here."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    def on_done() -> None:  # in the writer thread
+        loop.call_soon_threadsafe(wake)
+
+    rows.on_done = on_done
+    _writers().submit(rows)
+    await future
+    if rows.error is not None:
+        raise rows.error
 
 
 def hook_path(path: str) -> tuple[str, str] | None:
@@ -111,8 +146,13 @@ def with_webhook_intake(inner: ASGIApp) -> ASGIApp:
             query_string=query_string,
         )
         loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(_executor(), _receive, *target, request)
-        await _answer(send, answer)
+        accepted = await loop.run_in_executor(_executor(), _accept, *target, request)
+        if isinstance(accepted, WebhookResponse):
+            await _answer(send, accepted)
+            return
+        checked, rows = accepted
+        await _committed(rows)
+        await _answer(send, checked.acknowledge(len(rows.ids)))
 
     return application
 

@@ -11,6 +11,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -90,6 +91,22 @@ class Store(Protocol):
     ) -> list[int]: ...
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """A webhook request that passed its checks: its deliveries are to be stored, then the
+    provider acknowledges it."""
+
+    provider: Any
+    context: ChannelContext
+    channel: Channel
+    request: WebhookRequest
+    incoming: list[IncomingDelivery]
+
+    def acknowledge(self, stored: int) -> WebhookResponse:
+        response: WebhookResponse = self.provider.acknowledge(self.context, self.request, stored)
+        return response
+
+
 def webhook_receive(
     *,
     kind: str,
@@ -99,6 +116,21 @@ def webhook_receive(
 ) -> WebhookResponse:
     """Verify, store and acknowledge one webhook request; `store` writes the deliveries
     (deliveries_store, one transaction of its own, unless given a GroupCommit's)."""
+    checked = webhook_check(kind=kind, channel_public_id=channel_public_id, request=request)
+    if isinstance(checked, WebhookResponse):
+        return checked
+    stored = (store or deliveries_store)(
+        checked.channel, checked.incoming, received_at=request.received_at
+    )
+    return checked.acknowledge(len(stored))
+
+
+def webhook_check(
+    *, kind: str, channel_public_id: str, request: WebhookRequest
+) -> WebhookResponse | Accepted:
+    """Everything before the store: the channel, the handshake, the signature and reading the
+    deliveries. The answer when that is the end of it (404, 405, 401/403, 400, a handshake's
+    echo), else what to store."""
     try:
         uuid.UUID(channel_public_id)
         provider = provider_for(kind)
@@ -129,8 +161,7 @@ def webhook_receive(
             extra={"channel": channel_public_id, "kind": kind, "reason": str(error)},
         )
         return WebhookResponse(400)
-    stored = (store or deliveries_store)(cached.channel, incoming, received_at=request.received_at)
-    return provider.acknowledge(context, request, len(stored))
+    return Accepted(provider, context, cached.channel, request, incoming)
 
 
 _INSERT_COLUMNS = (
@@ -174,13 +205,22 @@ CHANNEL = _INSERT_COLUMNS.index("channel_id")
 DEDUPE_KEY = _INSERT_COLUMNS.index("dedupe_key")
 
 
-def _prepared(column: str, value: Any) -> Any:
-    field = next(f for f in InboundDelivery._meta.concrete_fields if f.column == column)
-    return field.get_db_prep_save(value, connection)
+_fields: list[Any] = []
+
+
+def _prepared_row(values: dict[str, Any]) -> list[Any]:
+    """The row's values as the database takes them, in _INSERT_COLUMNS order."""
+    if not _fields:
+        by_column = {f.column: f for f in InboundDelivery._meta.concrete_fields}
+        _fields.extend(by_column[name] for name in _INSERT_COLUMNS)
+    return [
+        model_field.get_db_prep_save(values[model_field.column], connection)
+        for model_field in _fields
+    ]
 
 
 @dataclass
-class _Rows:
+class PreparedRows:
     """One request's deliveries, encrypted and ready to insert, and what became of them."""
 
     workspace_id: int
@@ -190,9 +230,18 @@ class _Rows:
     ids: list[int] = field(default_factory=list)
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    # Called by the writer thread once `done` is set (the ASGI intake wakes its request).
+    on_done: Callable[[], None] | None = None
 
 
-def _prepare(channel: Channel, incoming: list[IncomingDelivery], received_at: Any) -> _Rows:
+def deliveries_prepare(
+    channel: Channel, incoming: list[IncomingDelivery], received_at: Any = None
+) -> "PreparedRows":
+    """The deliveries encrypted and ready for GroupCommit.submit."""
+    return _prepare(channel, incoming, received_at or timezone.now())
+
+
+def _prepare(channel: Channel, incoming: list[IncomingDelivery], received_at: Any) -> PreparedRows:
     keys, from_cache = _workspace_keys(channel.workspace_id)
     column = encrypted_column(InboundDelivery, "body_token")
     rows: list[list[Any]] = []
@@ -223,13 +272,13 @@ def _prepare(channel: Channel, incoming: list[IncomingDelivery], received_at: An
             "error": "",
             "items": 0,
         }
-        rows.append([_prepared(name, values[name]) for name in _INSERT_COLUMNS])
-    return _Rows(channel.workspace_id, rows, keys, from_cache)
+        rows.append(_prepared_row(values))
+    return PreparedRows(channel.workspace_id, rows, keys, from_cache)
 
 
-def _insert(batch: list[_Rows], *, enqueue: bool) -> None:
+def _insert(batch: list[PreparedRows], *, enqueue: bool) -> None:
     """Insert the rows of `batch` in the caller's transaction, a few statements for all of
-    them; each _Rows gets the ids of its new deliveries (a delivery two requests carry is
+    them; each PreparedRows gets the ids of its new deliveries (a delivery two requests carry is
     new for the first only), queued for processing with the transaction (core.tasks): one
     task for the lot, which processes them in order."""
     rows = [row for request in batch for row in request.rows]
@@ -257,7 +306,7 @@ def _insert(batch: list[_Rows], *, enqueue: bool) -> None:
             enqueue_with_commit(process_deliveries, sorted(new_ids))
 
 
-def _remember_keys(request: _Rows) -> None:
+def _remember_keys(request: PreparedRows) -> None:
     if not request.keys_from_cache and not connection.in_atomic_block:
         # Only once committed (not inside a caller's transaction): a first encryption key
         # created in a transaction that rolled back must not stay in a snapshot.
@@ -301,7 +350,7 @@ class GroupCommit:
         self.max_batch = max_batch
         self.writers = max(writers, 1)
         self.idle_seconds = idle_seconds
-        self._waiting: queue.SimpleQueue[_Rows | None] = queue.SimpleQueue()
+        self._waiting: queue.SimpleQueue[PreparedRows | None] = queue.SimpleQueue()
         self._running: set[threading.Thread] = set()
         self._lock = threading.Lock()
 
@@ -311,12 +360,17 @@ class GroupCommit:
         if not incoming:
             return []
         request = _prepare(channel, incoming, received_at or timezone.now())
-        self._waiting.put(request)
-        self._start()
+        self.submit(request)
         request.done.wait()
         if request.error is not None:
             raise request.error
         return request.ids
+
+    def submit(self, request: PreparedRows) -> None:
+        """Hand the rows to a writer without waiting: `request.done` is set (and
+        `request.on_done` called) once they are committed or have failed."""
+        self._waiting.put(request)
+        self._start()
 
     def stop(self) -> None:
         """End the writers once they have written what is waiting (tests, shutdown)."""
@@ -366,7 +420,7 @@ class GroupCommit:
         finally:
             connection.close()
 
-    def _write(self, batch: list[_Rows]) -> None:
+    def _write(self, batch: list[PreparedRows]) -> None:
         try:
             try:
                 with transaction.atomic():
@@ -387,6 +441,8 @@ class GroupCommit:
         finally:
             for request in batch:
                 request.done.set()
+                if request.on_done is not None:
+                    request.on_done()
 
     @staticmethod
     def _close_if_broken() -> None:

@@ -112,3 +112,73 @@ def test_other_paths_go_to_django() -> None:
     assert hook_path("/hooks/email/abc/mime") == ("email", "abc")
     assert hook_path("/hooks/email/abc/other") is None
     assert hook_path("/hooksx/a/b") is None
+
+
+def test_requests_wait_for_their_commit_without_holding_a_pool_thread(
+    channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given one intake thread, and a writer whose first commit lasts until every request
+    # has been handed over
+    import asyncio
+    import concurrent.futures
+    import threading
+
+    from huike.channels import asgi, intake
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    group = intake.GroupCommit()
+    monkeypatch.setattr(asgi, "_pool", pool)
+    monkeypatch.setattr(asgi, "_group_commit", group)
+    batches: list[int] = []
+    insert, submit = intake._insert, group.submit
+    submitted: list[intake.PreparedRows] = []
+    all_in = threading.Event()
+
+    def counting_submit(rows: intake.PreparedRows) -> None:
+        submitted.append(rows)
+        submit(rows)
+        if len(submitted) == 12:
+            all_in.set()
+
+    def slow_insert(batch: list[intake.PreparedRows], *, enqueue: bool) -> None:
+        batches.append(len(batch))
+        if len(batches) == 1:
+            assert all_in.wait(10)
+        insert(batch, enqueue=enqueue)
+
+    monkeypatch.setattr(group, "submit", counting_submit)
+
+    monkeypatch.setattr(intake, "_insert", slow_insert)
+    path = f"/hooks/whatsapp/{channel.public_id}"
+
+    async def one(number: int) -> int:
+        body = _body(f"wamid.MANY{number}")
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": path,
+            "query_string": b"",
+            "headers": _signed(body),
+        }
+        communicator = ApplicationCommunicator(with_webhook_intake(_inner), scope)
+        await communicator.send_input({"type": "http.request", "body": body})
+        start = await communicator.receive_output(10)
+        await communicator.receive_output(10)
+        return int(start["status"])
+
+    async def scenario() -> list[int]:
+        first = asyncio.ensure_future(one(0))
+        await asyncio.sleep(0.1)  # the first request is in the writer's slow commit
+        return list(await asyncio.gather(first, *(one(n) for n in range(1, 12))))
+
+    # when twelve requests come, eleven of them during the first commit
+    try:
+        statuses = async_to_sync(scenario)()
+    finally:
+        group.stop()
+        pool.shutdown()
+    # then the one pool thread prepared them all meanwhile (with the old blocking wait it
+    # sat in the first request's commit), and one commit took the other eleven
+    assert statuses == [200] * 12
+    assert batches == [1, 11]
+    assert InboundDelivery.objects.count() == 12
