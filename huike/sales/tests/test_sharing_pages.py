@@ -80,10 +80,10 @@ def test_outsiders_and_unknown_kinds_get_nothing(
 ) -> None:
     deal = make_deal("Panel deal", owner=rep)
     grantee = {"grantee": f"member:{rep.public_id}"}
-    assert (
-        _client(outsider).post(f"/customers/shares/deal/{deal.public_id}/", grantee).status_code == 404
-    )
-    assert _client(rep).post(f"/customers/shares/order/{deal.public_id}/", grantee).status_code == 404
+    share = f"/customers/shares/deal/{deal.public_id}/"
+    assert _client(outsider).post(share, grantee).status_code == 404
+    unknown = f"/customers/shares/order/{deal.public_id}/"
+    assert _client(rep).post(unknown, grantee).status_code == 404
     # a malformed or foreign grantee is told to choose from the list, not a server error
     for value in ("member:not-a-uuid", f"member:{outsider.public_id}", "nobody"):
         response = _client(rep).post(
