@@ -16,6 +16,7 @@ from email.utils import getaddresses
 import nh3
 
 from huike.channels.base import Attachment, ContentType, InboundMessage, Sender
+from huike.channels.providers.email.authentication import sender_authentication
 
 # GB18030 decodes everything GB2312 and GBK do, and more.
 _CHARSET_ALIASES = {
@@ -112,8 +113,12 @@ def is_auto_submitted(message: Message) -> bool:
     )
 
 
-def parse_email(raw: bytes, *, dedupe_key: str, received_at: dt.datetime) -> InboundMessage:
-    """The InboundMessage of `raw`; ValueError when it names no sender."""
+def parse_email(
+    raw: bytes, *, dedupe_key: str, received_at: dt.datetime, trusted_authserv_id: str = ""
+) -> InboundMessage:
+    """The InboundMessage of `raw`; ValueError when it names no sender. With a
+    `trusted_authserv_id`, its properties say whether that server vouched for the From
+    address (`sender_authentication`: pass or fail; see authentication.py)."""
     message = read_message(raw)
     addresses = getaddresses([str(value) for value in message.get_all("From", [])])
     name, address = addresses[0] if addresses else ("", "")
@@ -156,6 +161,10 @@ def parse_email(raw: bytes, *, dedupe_key: str, received_at: dt.datetime) -> Inb
     }
     if is_auto_submitted(message):
         properties["auto_submitted"] = True
+    checked = sender_authentication(message, address, trusted_authserv_id)
+    if checked is not None:
+        properties["sender_authentication"] = checked.result
+        properties["sender_authentication_detail"] = checked.detail
 
     content_type: ContentType = "text"
     if not text.strip() and not raw_html and attachments:

@@ -59,6 +59,17 @@ class EmailProvider(Provider):
             widget="password",
         ),
         ConfigField(
+            "trusted_authserv_id",
+            gettext_lazy("Trusted receiving server"),
+            required=False,
+            help_text=gettext_lazy(
+                "The authserv-id in the Authentication-Results header your receiving mail "
+                "server adds (e.g. mx.google.com). Mail whose From domain it did not "
+                "authenticate (DMARC, or aligned DKIM or SPF) is marked as from an unverified "
+                "sender. Empty: senders are not checked."
+            ),
+        ),
+        ConfigField(
             "imap_host",
             gettext_lazy("IMAP server"),
             required=False,
@@ -132,7 +143,10 @@ class EmailProvider(Provider):
     def parse(self, channel: ChannelContext, delivery: StoredDelivery) -> list[InboundItem]:
         return [
             parse_email(
-                delivery.body, dedupe_key=delivery.dedupe_key, received_at=delivery.received_at
+                delivery.body,
+                dedupe_key=delivery.dedupe_key,
+                received_at=delivery.received_at,
+                trusted_authserv_id=channel.get("trusted_authserv_id", ""),
             )
         ]
 
