@@ -10,6 +10,10 @@
      POST → the visitor's widget receiving the text (through the worker's send task and, in
      embedded mode, the web process's notice relay).
 
+The physical limit: the same run with --limit against bench/ws_relay.py (the same frames
+through the same uvicorn, Channels and channel layer, none of Huike's work), started with
+`.venv/bin/uvicorn bench.ws_relay:application --port 8063` in the same environment.
+
 Usage (the demo workspace's admin by default; creates a "Bench website chat" channel there
 unless --key names one, using this checkout's settings, so run it against the same database):
   .venv/bin/python bench/webchat_latency.py --url http://127.0.0.1:8000
@@ -243,11 +247,13 @@ class Run:
 
 async def main(args: argparse.Namespace, key: str) -> None:
     agent = Agent(args.url.rstrip("/"))
-    await asyncio.to_thread(agent.sign_in, args.email, args.password)
-    await asyncio.to_thread(agent.presence_online)
+    if not args.limit:
+        await asyncio.to_thread(agent.sign_in, args.email, args.password)
+        await asyncio.to_thread(agent.presence_online)
     run = Run(args, key)
     interval = 1.0 / args.rate
-    async with connect(run.agent_url, additional_headers=agent.ws_headers()) as agent_socket:
+    headers = {} if args.limit else agent.ws_headers()
+    async with connect(run.agent_url, additional_headers=headers) as agent_socket:
         listener = asyncio.create_task(run.agent(agent_socket))
         print(
             f"{args.visitors} visitors, {args.messages} messages at {args.rate}/s (channel {key})"
@@ -275,7 +281,7 @@ async def main(args: argparse.Namespace, key: str) -> None:
         for visitor_id, last_id in results
         if last_id in run.conversation_of
     ][: args.replies]
-    if targets:
+    if targets and not args.limit:
         summary("agent → visitor", await run.replies(agent, targets), len(targets))
 
 
@@ -289,9 +295,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=10.0, help="messages per second, in all")
     parser.add_argument("--replies", type=int, default=50)
+    parser.add_argument(
+        "--limit",
+        action="store_true",
+        help="against bench/ws_relay.py (the same frames, no Huike work): the physical limit",
+    )
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     arguments = parse_args()
-    asyncio.run(main(arguments, arguments.key or channel_key(arguments.email)))
+    key = "limit" if arguments.limit else arguments.key or channel_key(arguments.email)
+    asyncio.run(main(arguments, key))
