@@ -1,7 +1,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from huike.customers import import_urls
-from huike.customers.views import companies, customers, merges, settings, sharing
+from huike.customers.views import companies, customers, merges, pickers, settings, sharing
 
 app_name = "customers"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -54,6 +54,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="settings_field_delete",
     ),
     path("settings/identity/", settings.settings_identity, name="settings_identity"),
+    path("pick/customers/", pickers.customer_pick, name="customer_pick"),
+    path("pick/companies/", pickers.company_pick, name="company_pick"),
     path("shares/<slug:kind>/<uuid:public_id>/", sharing.record_share, name="record_share"),
     path(
         "shares/<slug:kind>/<uuid:public_id>/remove/",

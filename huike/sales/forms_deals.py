@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from huike.accounts.access import Actor
 from huike.customers.forms import MemberChoiceField, active_members
 from huike.customers.models import Company, Customer
+from huike.customers.widgets import SearchableSelect
 from huike.sales import deals
 from huike.sales.models import (
     Activity,
@@ -27,7 +28,8 @@ from huike.sales.models import (
 )
 
 # The customer and company selects list this many of the most recently active (a workspace
-# may have millions); any customer the actor can see is still accepted.
+# may have millions), with a search box for the others; any customer the actor can see is
+# accepted.
 CHOICES_SHOWN = 200
 
 
@@ -59,8 +61,12 @@ def _model_field(form: forms.Form, name: str) -> forms.ModelChoiceField[Any]:
     return field
 
 
-def _limited_choices(field: forms.ModelChoiceField[Any], rows: Any, current: Any) -> None:
-    """Render only `rows` (+ the current value) while validating against the whole queryset."""
+def _limited_choices(
+    field: forms.ModelChoiceField[Any], rows: Any, current: Any, url_name: str
+) -> None:
+    """Render only `rows` (+ the current value) with a search box that finds the others
+    (SearchableSelect, asking `url_name`), while validating against the whole queryset."""
+    field.widget = SearchableSelect(url_name)
     shown = list(rows)
     if current is not None and all(row.pk != current.pk for row in shown):
         shown.insert(0, current)
@@ -131,11 +137,13 @@ class DealForm(forms.Form):
             _model_field(self, "customer"),
             customers.order_by("-last_interaction_at", "-id")[:CHOICES_SHOWN],
             deal.customer if deal else None,
+            "customers:customer_pick",
         )
         _limited_choices(
             _model_field(self, "company"),
             companies.order_by("name", "id")[:CHOICES_SHOWN],
             deal.company if deal else None,
+            "customers:company_pick",
         )
         _model_field(self, "owner").queryset = active_members(actor.workspace)
         if deal is not None:
@@ -239,6 +247,7 @@ class ContactForm(forms.Form):
             _model_field(self, "customer"),
             customers.order_by("-last_interaction_at", "-id")[:CHOICES_SHOWN],
             None,
+            "customers:customer_pick",
         )
 
 
