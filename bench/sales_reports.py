@@ -282,7 +282,7 @@ def main() -> None:
     today = now.date()
 
     # --- Huike --------------------------------------------------------------------------------
-    zone = reports.workspace_zone(actor)
+    zone = actor.workspace.zone
     whole = (today - dt.timedelta(days=3 * 366), today)
     recent = funnel.funnel_period(actor, None, None)
     FunnelRollup.objects.filter(pipeline=pipeline).update(built_at=None)

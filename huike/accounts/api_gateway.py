@@ -7,7 +7,6 @@ classes below then hand the already-resolved Actor to the endpoints, and make th
 document show how to authenticate. The OpenAPI document and the docs page are public.
 """
 
-import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -195,7 +194,7 @@ class ApiGatewayMiddleware:
         else:
             # Naive times in a request (an event's occurred_at, a date-time field) are read in
             # the workspace's time zone, as the pages read them.
-            with timezone.override(zoneinfo.ZoneInfo(resolved.actor.workspace.timezone)):
+            with timezone.override(resolved.actor.workspace.zone):
                 response = self._respond(request, resolved)
         _set_rate_limit_headers(response, state)
         return response

@@ -4,7 +4,6 @@ The workspace comes from the session (set by the switcher); a user without one l
 first active membership. Times are shown in the workspace's time zone.
 """
 
-import zoneinfo
 from collections.abc import Callable
 
 from django.contrib.sessions.backends.base import SessionBase
@@ -68,7 +67,7 @@ class WorkspaceMiddleware:
         membership = current_membership(request)
         request.actor = Actor.for_membership(membership) if membership else None  # type: ignore[attr-defined]
         if membership is not None:
-            timezone.activate(zoneinfo.ZoneInfo(membership.workspace.timezone))
+            timezone.activate(membership.workspace.zone)
             if (
                 membership.workspace.require_two_factor
                 and not request.user.is_verified()  # type: ignore[union-attr]

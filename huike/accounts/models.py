@@ -1,5 +1,7 @@
+import datetime as dt
 import uuid
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -62,6 +64,15 @@ class Workspace(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The workspace's time zone: its days, months and local times (UTC when unset)."""
+        return ZoneInfo(self.timezone or "UTC")
+
+    def today(self) -> dt.date:
+        """Today's date in the workspace's time zone."""
+        return now().astimezone(self.zone).date()
 
 
 class Role(models.Model):

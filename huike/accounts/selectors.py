@@ -1,4 +1,3 @@
-import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -116,7 +115,7 @@ def audit_entries_matching(
     if actor_contains := actor_contains.strip():
         entries = entries.filter(actor_label__icontains=actor_contains)
     # Dates are days in the workspace's time zone, the one the audit page shows times in.
-    tz = zoneinfo.ZoneInfo(workspace.timezone)
+    tz = workspace.zone
     if since is not None:
         entries = entries.filter(created_at__gte=datetime.combine(since, time.min, tz))
     if until is not None:

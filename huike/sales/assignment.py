@@ -601,9 +601,8 @@ def _lead_url(lead: Lead) -> str:
 
 
 def _local(moment: datetime, lead: Lead) -> str:
-    from zoneinfo import ZoneInfo
 
-    local = timezone.localtime(moment, ZoneInfo(lead.workspace.timezone))
+    local = timezone.localtime(moment, lead.workspace.zone)
     return formats.date_format(local, "DATETIME_FORMAT")
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership
 from huike.sales.models import SalesTarget
-from huike.sales.reports import month_add, workspace_today
+from huike.sales.reports import month_add
 from huike.sales.targets import target_create
 
 ADMIN_EMAIL = "admin@demo.huike.local"
@@ -30,7 +30,7 @@ def targets_demo_seed(workspace_id: int) -> None:
     reps = Membership.objects.filter(
         workspace_id=workspace_id, user__email__in=REP_TARGETS
     ).select_related("user")
-    this_month = workspace_today(actor).replace(day=1)
+    this_month = actor.workspace.today().replace(day=1)
     for month in (this_month, month_add(this_month, 1)):
         for rep in reps:
             if SalesTarget.objects.filter(

@@ -11,7 +11,7 @@ from huike.accounts.access import Actor
 from huike.accounts.models import Membership
 from huike.customers.models import Customer
 from huike.sales.models import Task, TaskPriority
-from huike.sales.tasks_service import day_bounds, may_assign_to, task_create, workspace_today
+from huike.sales.tasks_service import day_bounds, may_assign_to, task_create
 
 SALES_EMAIL = "sales@demo.huike.local"
 MANAGER_EMAIL = "manager@demo.huike.local"
@@ -45,7 +45,7 @@ def _seed(actor: Actor, tasks: tuple[tuple[str, int | None, int, str], ...]) -> 
             : len(tasks)
         ]
     )
-    today = workspace_today(actor.workspace)
+    today = actor.workspace.today()
     for index, (title, offset, hour, priority) in enumerate(tasks):
         due_at = None
         if offset is not None:
@@ -72,7 +72,7 @@ def tasks_demo_seed(workspace_id: int) -> None:
             manager_actor = Actor.for_membership(manager)
             _seed(manager_actor, MANAGER_TASKS)
             if rep is not None and may_assign_to(manager_actor, rep):
-                start, _end = day_bounds(manager.workspace, workspace_today(manager.workspace))
+                start, _end = day_bounds(manager.workspace, manager.workspace.today())
                 task_create(
                     actor=manager_actor,
                     title="提交月度拜访报告 Hand in the monthly visit report",

@@ -76,7 +76,7 @@ from huike.sales.models import (
     Stage,
     StageKind,
 )
-from huike.sales.reports import cents, day_start, workspace_today, workspace_zone
+from huike.sales.reports import cents, day_start
 
 # The funnel's period when none is asked for: the last 90 days, today included.
 FUNNEL_DEFAULT_DAYS = 90
@@ -471,7 +471,7 @@ def _fold(pipeline: Pipeline) -> int:
 
 def _stages_and_zone(pipeline: Pipeline) -> tuple[list[Stage], list[Stage], ZoneInfo]:
     all_stages = list(Stage.objects.filter(pipeline=pipeline))
-    zone = ZoneInfo(pipeline.workspace.timezone)
+    zone = pipeline.workspace.zone
     return all_stages, _funnel_stages(all_stages), zone
 
 
@@ -582,7 +582,7 @@ def funnel_period(
 ) -> tuple[dt.date, dt.date]:
     """The period asked for, completed with the defaults; InvalidInputError when backwards or
     too long."""
-    date_to = date_to or workspace_today(actor)
+    date_to = date_to or actor.workspace.today()
     date_from = date_from or date_to - dt.timedelta(days=FUNNEL_DEFAULT_DAYS - 1)
     if date_from > date_to:
         raise InvalidInputError(_("The period ends before it starts."), field="from")
@@ -597,7 +597,7 @@ def funnel_period(
 def funnel_deals(
     actor: Actor, pipeline: Pipeline, date_from: dt.date, date_to: dt.date
 ) -> QuerySet[Deal]:
-    zone = workspace_zone(actor)
+    zone = actor.workspace.zone
     return visible_deals(actor).filter(
         pipeline=pipeline,
         created_at__gte=day_start(date_from, zone),
@@ -617,7 +617,7 @@ def _rolled_up(
     None when the roll-ups cannot be used (never built, or built for other stages or
     another time zone)."""
     state = FunnelRollup.objects.filter(pipeline=pipeline, built_at__isnull=False).first()
-    if state is None or state.basis != rollup_basis(all_stages, workspace_zone(actor)):
+    if state is None or state.basis != rollup_basis(all_stages, actor.workspace.zone):
         return None
     days = FunnelDay.objects.filter(pipeline=pipeline, day__gte=date_from, day__lte=date_to)
     deltas = FunnelDelta.objects.filter(pipeline=pipeline, day__gte=date_from, day__lte=date_to)
@@ -659,7 +659,7 @@ def funnel_report(
         sums = _rolled_up(actor, pipeline, all_stages, date_from, date_to)
     if sums is None:
         sums = FunnelSums()
-        zone = workspace_zone(actor)
+        zone = actor.workspace.zone
         deals = funnel_deals(actor, pipeline, date_from, date_to)
         since = day_start(date_from, zone)
         for value in funnel_sums(deals, pipeline, stages, zone, since).values():

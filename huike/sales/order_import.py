@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
@@ -154,7 +153,7 @@ def _shown(column: str, value: str) -> str:
 class _Parser:
     def __init__(self, actor: Actor) -> None:
         self.currency = actor.workspace.currency
-        self.tz = ZoneInfo(actor.workspace.timezone or "UTC")
+        self.tz = actor.workspace.zone
         self.region = workspace_rules(actor.workspace.pk).default_region
 
     def line(self, row: _Row) -> OrderLineData:

@@ -36,7 +36,6 @@ from django.db.models import (
     Sum,
 )
 from django.db.models.functions import Coalesce, TruncMonth
-from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
 from huike.accounts.access import Actor
@@ -85,14 +84,6 @@ def _sort_memory() -> Iterator[None]:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
         yield
-
-
-def workspace_zone(actor: Actor) -> ZoneInfo:
-    return ZoneInfo(actor.workspace.timezone)
-
-
-def workspace_today(actor: Actor) -> dt.date:
-    return now().astimezone(workspace_zone(actor)).date()
 
 
 def cents(value: Decimal | int | float | None) -> Decimal:
@@ -280,7 +271,7 @@ def _rolled_up_pipelines(actor: Actor, pipeline: Pipeline | None) -> list[Pipeli
         if pipeline is not None
         else list(Pipeline.objects.filter(workspace=actor.workspace))
     )
-    return usable_pipelines(actor.workspace.pk, pipelines, workspace_zone(actor))
+    return usable_pipelines(actor.workspace.pk, pipelines, actor.workspace.zone)
 
 
 def _rolled_up_rows(
@@ -367,8 +358,8 @@ def forecast_report(
     actor.require("forecast.view")
     if group not in GROUPS:
         raise InvalidInputError(_("Group by rep, team or pipeline."), field="group")
-    zone = workspace_zone(actor)
-    today = today or workspace_today(actor)
+    zone = actor.workspace.zone
+    today = today or actor.workspace.today()
     months = forecast_months(period, today)
     currency = (currency or actor.workspace.currency).upper()
     show_amounts = actor.has("amounts.view")

@@ -48,7 +48,7 @@ def deliver_task_reminder(*, notification_id: int, task_id: int) -> int:
     if not member.is_active or not member.user.is_active or not member.user.email:
         return 0
     subject_link = tasks_service.task_subject(found)
-    zone = tasks_service.workspace_zone(found.workspace)
+    zone = found.workspace.zone
     with translation.override(tasks_service.member_language(member)), timezone.override(zone):
         context = {
             "task": found,

@@ -29,7 +29,6 @@ import calendar
 import datetime as dt
 import logging
 import uuid
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -224,15 +223,11 @@ def _priority_clean(priority: object) -> str:
     return str(priority)
 
 
-def workspace_zone(workspace: Workspace) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(workspace.timezone or "UTC")
-
-
 def _moment_clean(workspace: Workspace, value: dt.datetime | None) -> dt.datetime | None:
     """An aware moment; a time without an offset is read in the workspace's time zone."""
     if value is None or timezone.is_aware(value):
         return value
-    return timezone.make_aware(value, workspace_zone(workspace))
+    return timezone.make_aware(value, workspace.zone)
 
 
 def _lock(task: Task) -> Task:
@@ -577,14 +572,10 @@ def subject_tasks(
 
 def day_bounds(workspace: Workspace, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """Start and end (exclusive) of `day` in the workspace's time zone."""
-    zone = workspace_zone(workspace)
+    zone = workspace.zone
     start = dt.datetime.combine(day, dt.time.min, tzinfo=zone)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
     return start, end
-
-
-def workspace_today(workspace: Workspace) -> dt.date:
-    return timezone.localtime(timezone.now(), workspace_zone(workspace)).date()
 
 
 def _day_owner(actor: Actor, assignee: Membership | None) -> Membership:
@@ -618,7 +609,7 @@ def my_day(actor: Actor, day: dt.date | None = None, assignee: Membership | None
     next UPCOMING_DAYS days, without a due time; and those done that day. Each group is ordered
     by priority, then due time. Two queries."""
     owner = _day_owner(actor, assignee)
-    day = day or workspace_today(actor.workspace)
+    day = day or actor.workspace.today()
     start, end = day_bounds(actor.workspace, day)
     horizon = end + dt.timedelta(days=UPCOMING_DAYS)
     mine = Task.objects.filter(workspace=actor.workspace, owner=owner).select_related(
@@ -709,12 +700,12 @@ def tasks_calendar(
         .select_related("lead", "deal", "customer")
         .order_by("due_at", _priority_rank(), "id")[: CALENDAR_MAX_TASKS + 1]
     )
-    zone = workspace_zone(actor.workspace)
+    zone = actor.workspace.zone
     by_day: dict[dt.date, list[Task]] = defaultdict(list)
     for task in rows[:CALENDAR_MAX_TASKS]:
         assert task.due_at is not None
         by_day[timezone.localtime(task.due_at, zone).date()].append(task)
-    today = workspace_today(actor.workspace)
+    today = actor.workspace.today()
     weeks = [
         [
             CalendarDay(
@@ -811,7 +802,7 @@ def task_reminders_send(*, now: dt.datetime | None = None) -> ReminderReport:
 
 
 def _reminder_notify(task: Task, assignee: Membership, fire_at: dt.datetime) -> Notification | None:
-    zone = workspace_zone(task.workspace)
+    zone = task.workspace.zone
     with translation.override(member_language(assignee)), timezone.override(zone):
         if task.due_at is not None:
             body = _("Due %(when)s") % {

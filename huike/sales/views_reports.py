@@ -256,11 +256,9 @@ def forecast(request: HttpRequest, actor: Actor) -> HttpResponse:
 # --- targets (settings) ---------------------------------------------------------------------
 def _month_param(request: HttpRequest, actor: Actor) -> dt.date:
     try:
-        return reports.forecast_months(
-            request.GET.get("month") or None, reports.workspace_today(actor)
-        )[0]
+        return reports.forecast_months(request.GET.get("month") or None, actor.workspace.today())[0]
     except InvalidInputError:
-        return reports.workspace_today(actor).replace(day=1)
+        return actor.workspace.today().replace(day=1)
 
 
 @settings_page

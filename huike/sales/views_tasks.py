@@ -64,8 +64,8 @@ def task_list(request: HttpRequest, actor: Actor) -> HttpResponse:
     members = tasks_service.assignable_members(actor)
     form = DayForm(request.GET, members=members)
     assignee = form.chosen_assignee()
-    day = form.chosen_day() or tasks_service.workspace_today(actor.workspace)
-    today = tasks_service.workspace_today(actor.workspace)
+    day = form.chosen_day() or actor.workspace.today()
+    today = actor.workspace.today()
     tasks_day = tasks_service.my_day(actor, day, assignee)
     groups = [
         ("overdue", _("Overdue"), _rows(tasks_day.overdue)),
@@ -266,7 +266,7 @@ def task_calendar(request: HttpRequest, actor: Actor) -> HttpResponse:
     members = tasks_service.assignable_members(actor)
     form = DayForm(request.GET, members=members)
     assignee = form.chosen_assignee()
-    month = form.chosen_month() or tasks_service.workspace_today(actor.workspace)
+    month = form.chosen_month() or actor.workspace.today()
     grid = tasks_service.tasks_calendar(actor, month, assignee)
     return render(
         request,

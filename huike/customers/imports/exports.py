@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, fields
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -215,7 +214,7 @@ def _rows(actor: Actor, job: ExportJob) -> Iterator[list[Any]]:
         "owner__user", "team", "company"
     )
     keys = workspace_keys(actor.workspace.pk)
-    tz = ZoneInfo(actor.workspace.timezone or "UTC")
+    tz = actor.workspace.zone
     last = 0
     while True:
         chunk: list[Customer] = list(queryset.filter(pk__gt=last).order_by("pk")[:EXPORT_CHUNK])

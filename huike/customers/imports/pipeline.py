@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db.models import Count
 from django.utils import timezone
@@ -159,7 +158,7 @@ class ImportContext:
         self.rules: WorkspaceRules = workspace_rules(self.workspace_id)
         self.region = self.rules.default_region
         self.currency = actor.workspace.currency
-        self.tz = ZoneInfo(actor.workspace.timezone or "UTC")
+        self.tz = actor.workspace.zone
         self.today = timezone.localdate(timezone=self.tz)
         self.custom_fields: list[CustomField] = custom_fields_of(self.workspace_id)
         self.fields_by_key = {item.key: item for item in self.custom_fields}

@@ -15,7 +15,6 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -559,7 +558,7 @@ def import_run(job_id: int) -> str:
         return "nothing to do"
     job.status = ImportJob.Status.RUNNING
     # Dates and times without an offset in the file are the workspace's local times.
-    with timezone.override(ZoneInfo(job.workspace.timezone or "UTC")):
+    with timezone.override(job.workspace.zone):
         return _import_run_claimed(job)
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from huike.accounts.models import Membership, Workspace
 from huike.sales.models import ForecastCategory, SalesTarget
-from huike.sales.reports import month_add, workspace_today
+from huike.sales.reports import month_add
 from huike.sales.tests.test_reports_data import at, make_deal, make_pipeline, move
 
 
@@ -163,6 +163,5 @@ def test_forecast_page_in_chinese(owner_client: Client) -> None:
 
 
 def workspace_today_of(membership: Membership) -> dt.date:
-    from huike.accounts.access import Actor
 
-    return workspace_today(Actor.for_membership(membership))
+    return membership.workspace.today()

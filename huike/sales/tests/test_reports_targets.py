@@ -317,7 +317,7 @@ def test_demo_seeder_sets_this_and_next_months_targets_once(db: None) -> None:
     from huike.accounts.models import Role
     from huike.accounts.services import user_get_or_create, workspace_create
     from huike.sales.demo_targets import REP_TARGETS, targets_demo_seed
-    from huike.sales.reports import month_add, workspace_today
+    from huike.sales.reports import month_add
 
     demo = workspace_create(slug="demo", name="Demo", owner_email="admin@demo.huike.local")
     for email, role in (
@@ -336,7 +336,7 @@ def test_demo_seeder_sets_this_and_next_months_targets_once(db: None) -> None:
     admin = Membership.objects.select_related("workspace", "role").get(
         workspace=demo, user__email="admin@demo.huike.local"
     )
-    this_month = workspace_today(Actor.for_membership(admin)).replace(day=1)
+    this_month = admin.workspace.today().replace(day=1)
     assert sorted(
         SalesTarget.objects.filter(workspace=demo).values_list(
             "membership__user__email", "month", "amount"

@@ -85,7 +85,7 @@ def test_overdue_flag_is_the_due_moment(make_task: MakeTask) -> None:
 def test_today_is_the_workspace_date(rep_actor: Actor) -> None:
     # 17:00 UTC on the 10th is already the 11th in Shanghai
     with freeze_time("2030-03-10 17:00:00"):
-        assert tasks_service.workspace_today(rep_actor.workspace) == DAY
+        assert rep_actor.workspace.today() == DAY
 
 
 def test_manager_sees_a_reps_day_but_a_rep_not_anothers(

@@ -67,7 +67,7 @@ def test_due_reminder_is_sent_once_in_app_and_by_mail(
         "task.due",
         f"sales.task:{task.pk}:{due.astimezone(dt.UTC).isoformat()}",
     )
-    local = timezone.localtime(due, tasks_service.workspace_zone(rep.workspace))
+    local = timezone.localtime(due, rep.workspace.zone)
     assert (notice.title, notice.body, notice.url) == (
         "Task due: Call Lin",
         f"Due {local:%Y-%m-%d %H:%M}",
