@@ -31,6 +31,9 @@ def _kept_connections_closed(django_db_setup: None) -> Iterator[None]:
     # before the test database is dropped.
     yield
     kept_connections_close()
+    from huike.channels.asgi import intake_shutdown
+
+    intake_shutdown()  # the webhook intake's threads keep theirs too
 
 
 @pytest.fixture(autouse=True)

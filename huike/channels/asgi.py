@@ -49,11 +49,14 @@ _group_commit: GroupCommit | None = None
 _writers_lock = threading.Lock()
 
 
+def _pool_size() -> int:
+    return 1 if connection.vendor == "sqlite" else max(INTAKE_THREADS, 1)
+
+
 def _executor() -> concurrent.futures.ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        threads = 1 if connection.vendor == "sqlite" else max(INTAKE_THREADS, 1)
-        _pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="intake")
+        _pool = concurrent.futures.ThreadPoolExecutor(_pool_size(), thread_name_prefix="intake")
     return _pool
 
 
@@ -64,6 +67,30 @@ def _writers() -> GroupCommit:
             writers = 1 if connection.vendor == "sqlite" else INTAKE_WRITERS
             _group_commit = GroupCommit(writers=writers)
         return _group_commit
+
+
+def intake_shutdown() -> None:
+    """Stop this process's writers and intake threads, each closing its database connection
+    (a server shutting down; the test session, before it drops the test database)."""
+    global _pool, _group_commit
+    with _writers_lock:
+        group, _group_commit = _group_commit, None
+    if group is not None:
+        group.stop()
+    pool, _pool = _pool, None
+    if pool is None:
+        return
+    threads = _pool_size()
+    barrier = threading.Barrier(threads)
+
+    def close() -> None:
+        # Every thread of the pool runs one of these: none returns before all have started.
+        barrier.wait(timeout=10)
+        connection.close()
+
+    for _ in range(threads):
+        pool.submit(close)
+    pool.shutdown(wait=True)
 
 
 def _accept(

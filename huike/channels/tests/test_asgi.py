@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
+from django.db import connection
 
 from huike.accounts.access import Actor
 from huike.channels.asgi import hook_path, with_webhook_intake
@@ -176,6 +177,7 @@ def test_requests_wait_for_their_commit_without_holding_a_pool_thread(
         statuses = async_to_sync(scenario)()
     finally:
         group.stop()
+        pool.submit(lambda: connection.close()).result()  # that thread's own connection
         pool.shutdown()
     # then the one pool thread prepared them all meanwhile (with the old blocking wait it
     # sat in the first request's commit), and one commit took the other eleven
