@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -85,12 +85,6 @@ def _channel(kind: str, public_id: str) -> _Cached | None:
     return cached
 
 
-class Store(Protocol):
-    def __call__(
-        self, channel: Channel, incoming: list[IncomingDelivery], *, received_at: Any = None
-    ) -> list[int]: ...
-
-
 @dataclass(frozen=True)
 class Accepted:
     """A webhook request that passed its checks: its deliveries are to be stored, then the
@@ -112,16 +106,14 @@ def webhook_receive(
     kind: str,
     channel_public_id: str,
     request: WebhookRequest,
-    store: Store | None = None,
 ) -> WebhookResponse:
-    """Verify, store and acknowledge one webhook request; `store` writes the deliveries
-    (deliveries_store, one transaction of its own, unless given a GroupCommit's)."""
+    """Verify, store (in a transaction of its own) and acknowledge one webhook request: the
+    Django view's path; the ASGI intake (huike.channels.asgi) runs the same check and commits
+    through a GroupCommit."""
     checked = webhook_check(kind=kind, channel_public_id=channel_public_id, request=request)
     if isinstance(checked, WebhookResponse):
         return checked
-    stored = (store or deliveries_store)(
-        checked.channel, checked.incoming, received_at=request.received_at
-    )
+    stored = deliveries_store(checked.channel, checked.incoming, received_at=request.received_at)
     return checked.acknowledge(len(stored))
 
 

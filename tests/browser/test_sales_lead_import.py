@@ -11,6 +11,7 @@ from conftest import PASSWORD
 from huike.customers.models import ImportJob
 from huike.customers.tests.test_import_support import csv_bytes, import_storage  # noqa: F401
 from huike.sales.models import Lead
+from tests.browser.test_shell import STATIC_SETTINGS
 
 pytestmark = [
     pytest.mark.browser,
@@ -18,12 +19,6 @@ pytestmark = [
     pytest.mark.usefixtures("import_storage"),
 ]
 
-STATIC_SETTINGS = {
-    "STORAGES": {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-}
 CONTENT = csv_bytes(
     [
         ["姓名", "手机", "公司", "备注"],
