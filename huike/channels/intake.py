@@ -228,7 +228,7 @@ class PreparedRows:
 
 def deliveries_prepare(
     channel: Channel, incoming: list[IncomingDelivery], received_at: Any = None
-) -> "PreparedRows":
+) -> PreparedRows:
     """The deliveries encrypted and ready for GroupCommit.submit."""
     return _prepare(channel, incoming, received_at or timezone.now())
 

@@ -8,7 +8,7 @@ an import of it needs, and what a mapping must name. Kinds are registered in the
 `ready()`; customers and companies by huike.customers itself.
 """
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,10 +64,6 @@ def import_kind(key: str) -> ImportKindSpec:
 def import_kind_label(key: str) -> str:
     spec = _KINDS.get(key)
     return str(spec.label) if spec is not None else key
-
-
-def import_kinds() -> Sequence[ImportKindSpec]:
-    return list(_KINDS.values())
 
 
 def import_kinds_for(actor: Actor) -> list[ImportKindSpec]:
