@@ -33,7 +33,12 @@ from huike.customers.custom_fields import custom_fields_of
 from huike.customers.forms import CustomerFilterForm
 from huike.customers.imports import exports, services
 from huike.customers.imports.forms import MappingForm, SavedMappingForm, UploadForm
-from huike.customers.imports.kinds import import_kind, import_kinds_for, require_some_import
+from huike.customers.imports.kinds import (
+    import_kind,
+    import_kinds_for,
+    require_import_kind,
+    require_some_import,
+)
 from huike.customers.models import ImportJob
 
 TEMPLATES = "customers/imports/"
@@ -80,11 +85,16 @@ def import_list(request: HttpRequest, actor: Actor) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def import_new(request: HttpRequest, actor: Actor) -> HttpResponse:
     require_some_import(actor)
+    kinds = import_kinds_for(actor)
+    # A link for one kind (the leads or orders page's) is refused to whoever may not import it.
+    requested = request.GET.get("kind", "")
+    if requested:
+        require_import_kind(actor, requested)
     form = UploadForm(
         request.POST if request.method == "POST" else None,
         request.FILES if request.method == "POST" else None,
-        initial={"kind": request.GET.get("kind", "customers")},
-        kinds=import_kinds_for(actor),
+        initial={"kind": requested or kinds[0].key},
+        kinds=kinds,
     )
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]

@@ -30,6 +30,7 @@ class SalesConfig(AppConfig):
             leads,
             models,
             navigation,
+            order_import,
             orders,
             permissions,
             scoring,
@@ -65,6 +66,7 @@ class SalesConfig(AppConfig):
             register_share_kind(share)
         # Leads through the customers import (upload, mapping, dry run, background run).
         lead_import.register_lead_import()
+        order_import.register_order_import()
         # Demo data, in name order: pipelines and deals first, targets last.
         register_demo_seeder("sales_a_deals", demo_deals.deals_demo_seed)
         register_demo_seeder("sales_b_orders", demo_orders.orders_demo_seed)

@@ -5,11 +5,9 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from huike.sales.models import OrderStatus, PaymentStatus, Product
-from huike.sales.order_import import MAX_IMPORT_LINES
 from huike.sales.orders import ProductData
 
 
@@ -104,16 +102,3 @@ class OrderStatusForm(forms.Form):
 
 class OrderPaymentForm(forms.Form):
     payment_status = forms.ChoiceField(label=_("Payment"), choices=PaymentStatus.choices)
-
-
-class OrderImportForm(forms.Form):
-    file = forms.FileField(
-        label=_("File"),
-        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,.xlsx"}),
-    )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["file"].help_text = gettext(
-            "CSV (UTF-8 or GBK) or Excel .xlsx, one row per order line, at most %(max)d lines."
-        ) % {"max": MAX_IMPORT_LINES}

@@ -1,41 +1,51 @@
-"""Import of orders from a CSV or XLSX file: one row per order line, the rows of one order
-grouped by the order number (the shop's external id), each order written by `order_upsert`, so
-importing the same file again updates those orders instead of adding new ones.
+"""Orders through the customers import (huike.customers.imports), registered as the import
+kind `orders`: the same upload (CSV, XLSX, XML up to 100 MB), column mapping, dry run,
+checkpointed background run with progress, and error report by line as customers and leads.
 
-The file is read with the readers of the customers import (encodings, delimiters, line numbers
-as the spreadsheet shows them). Imports run in the request, for files of up to
-MAX_IMPORT_LINES lines: a few thousand orders write in seconds, and the person gets the result
-at once instead of a job to watch. A row that cannot be read is reported with its line and
-reason; the other lines of its order are reported too and that order is left out (importing
-part of an order would record a wrong total), while every other order is written.
+A file has one row per order line; the rows of one order share its order number (the shop's
+external id) and are written together by `order_upsert`, so importing the same file again
+updates those orders instead of adding new ones. The run's batches end only between orders
+(the kind's `group_of`), so an order whose rows are consecutive is decided whole, in one
+transaction with the job's checkpoint: a run that dies resumes after the last written order
+without writing one twice.
+
+A row that cannot be read is reported with its line and reason; the other rows of its order
+are reported too and that order is left out (importing part of an order would record a wrong
+total), while every other order is written. Rows of an order that come back after other
+orders, in a later batch than the rest of it, are refused and say so: the order was written
+from its earlier rows (each written order remembers its import, `Order.import_job`).
+Counts are of rows: the rows of a new order count as created, those of an existing one as
+updated.
 """
 
-import base64
-import csv
 import datetime as dt
-import io
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from huike.accounts.access import Actor
 from huike.core.errors import HuikeError, InvalidInputError
-from huike.core.masking import mask
-from huike.customers.identities import IdentityKey, identity_key, workspace_rules
-from huike.customers.imports.exports import cell_safe
-from huike.customers.imports.readers import FileReadError, file_rows, file_shape, file_type_of
-from huike.customers.imports.storage import (
-    private_delete,
-    private_name_new,
-    private_path,
-    private_write,
+from huike.customers.identities import IdentityKey, identity_key
+from huike.customers.imports.kinds import ImportKindSpec, import_kind_register
+from huike.customers.imports.mapping import Target
+from huike.customers.imports.pipeline import (
+    CREATE,
+    ERROR,
+    UPDATE,
+    BatchResult,
+    ImportContext,
+    RowOutcome,
+    RowProblem,
+    problem,
 )
 from huike.customers.values import parse_datetime_value, parse_money
-from huike.sales.models import OrderSource, OrderStatus, PaymentStatus
+from huike.sales.models import Order, OrderSource, OrderStatus, PaymentStatus
 from huike.sales.orders import (
+    MAX_ORDER_LINES,
     OrderData,
     OrderLineData,
     currency_clean,
@@ -44,72 +54,69 @@ from huike.sales.orders import (
     quantity_clean,
 )
 
-# Lines of one file, written in the request (see the module's docstring): each order is one
-# transaction of a few statements, so this many lines stay within a request's time.
-MAX_IMPORT_LINES = 5000
-MAX_IMPORT_BYTES = 10 * 1024 * 1024
-# Rows of the error report shown on the page; the downloadable report holds all of them.
-ERRORS_SHOWN = 200
-SHOWN_MAX_LENGTH = 60
+KIND = "orders"
+# Writing an order resolves its customer and records its events, a few statements an order:
+# the dry run, in the request, decides fewer rows than a customers import's.
+DRY_RUN_ROWS = 500
+MASKED = {"phone": "phone", "email": "email"}
+# A line without a name whose SKU is not in the catalog is the SKU's fault when the file has
+# no product-name column.
+UNMAPPED_BLAME = {"name": "sku"}
 
-# Column -> the headers it is recognised by (compared lower-cased, "-" and spaces as "_").
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "order_id": ("order_id", "external_id", "order_number", "order_no", "订单号", "订单编号"),
-    "customer_id": ("customer_id", "客户id"),
-    "phone": ("phone", "mobile", "customer_phone", "手机", "手机号", "电话"),
-    "email": ("email", "customer_email", "邮箱", "电子邮件"),
-    "customer_name": ("customer", "customer_name", "客户", "客户名称", "姓名"),
-    "sku": ("sku", "product_sku", "商品编码", "货号"),
-    "name": ("product", "product_name", "item", "商品", "商品名称"),
-    "quantity": ("quantity", "qty", "数量"),
-    "unit_price": ("unit_price", "price", "单价"),
-    "currency": ("currency", "币种"),
-    "status": ("status", "order_status", "订单状态"),
-    "payment_status": ("payment_status", "payment", "支付状态"),
-    "ordered_at": ("ordered_at", "order_date", "date", "下单时间"),
-    "paid_at": ("paid_at", "payment_date", "支付时间"),
-}
-PERSONAL_COLUMNS = {"phone": "phone", "email": "email"}
+ORDER_TARGETS: tuple[Target, ...] = (
+    Target(
+        "order_id",
+        gettext_lazy("Order number"),
+        aliases=("orderid", "externalid", "ordernumber", "orderno", "订单号", "订单编号"),
+    ),
+    Target("customer_id", gettext_lazy("Customer ID"), aliases=("customerid", "客户id")),
+    Target(
+        "phone",
+        gettext_lazy("Phone"),
+        aliases=("phone", "mobile", "customerphone", "手机", "手机号", "电话"),
+    ),
+    Target("email", gettext_lazy("Email"), aliases=("email", "customeremail", "邮箱", "电子邮件")),
+    Target(
+        "customer_name",
+        gettext_lazy("Customer name"),
+        aliases=("customer", "customername", "客户", "客户名称", "姓名"),
+    ),
+    Target("sku", gettext_lazy("SKU"), aliases=("sku", "productsku", "商品编码", "货号")),
+    Target(
+        "name",
+        gettext_lazy("Product"),
+        aliases=("product", "productname", "item", "商品", "商品名称"),
+    ),
+    Target("quantity", gettext_lazy("Quantity"), aliases=("quantity", "qty", "数量")),
+    Target("unit_price", gettext_lazy("Unit price"), aliases=("unitprice", "price", "单价")),
+    Target("currency", gettext_lazy("Currency"), aliases=("currency", "币种")),
+    Target("status", gettext_lazy("Order status"), aliases=("status", "orderstatus", "订单状态")),
+    Target(
+        "payment_status",
+        gettext_lazy("Payment status"),
+        aliases=("paymentstatus", "payment", "支付状态"),
+    ),
+    Target(
+        "ordered_at",
+        gettext_lazy("Ordered at"),
+        aliases=("orderedat", "orderdate", "date", "下单时间"),
+    ),
+    Target("paid_at", gettext_lazy("Paid at"), aliases=("paidat", "paymentdate", "支付时间")),
+)
 
 
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    column: str
-    reason: str
-    shown: str = ""
-
-
-@dataclass
-class ImportReport:
-    lines: int = 0
-    created: int = 0
-    updated: int = 0
-    errors: list[RowError] = field(default_factory=list)
-
-    @property
-    def failed_lines(self) -> int:
-        return len({error.line for error in self.errors})
-
-    def error_csv(self) -> str:
-        """The refused rows as CSV (UTF-8 with BOM for Excel), cells formula-safe, personal
-        values masked: line, column, reason, value, like the customers import's report."""
-        buffer = io.StringIO()
-        buffer.write("\ufeff")
-        writer = csv.writer(buffer)
-        writer.writerow(["line", "column", "reason", "value"])
-        for error in self.errors:
-            writer.writerow(
-                [
-                    error.line,
-                    *(cell_safe(text) for text in (error.column, error.reason, error.shown)),
-                ]
-            )
-        return buffer.getvalue()
-
-    def error_csv_data_url(self) -> str:
-        encoded = base64.b64encode(self.error_csv().encode()).decode()
-        return f"data:text/csv;charset=utf-8;base64,{encoded}"
+def orders_mapping_check(targets: Collection[str]) -> str:
+    chosen = set(targets)
+    missing = []
+    if "order_id" not in chosen:
+        missing.append(str(gettext_lazy("Order number")))
+    if not {"customer_id", "phone", "email"} & chosen:
+        missing.append(_("a customer ID, phone or email"))
+    if not {"sku", "name"} & chosen:
+        missing.append(_("a SKU or product"))
+    if missing:
+        return _("Choose a column for: %(columns)s.") % {"columns": ", ".join(missing)}
+    return ""
 
 
 @dataclass
@@ -117,52 +124,49 @@ class _Row:
     line: int
     values: dict[str, str]
     line_data: OrderLineData | None = None
+    problem: RowProblem | None = None
 
 
-def _header_key(header: str) -> str:
-    return header.strip().lower().replace("-", "_").replace(" ", "_")
+def _values(context: ImportContext, cells: Sequence[str]) -> dict[str, str]:
+    """Target -> the row's text (stripped) for the mapped columns that have one."""
+    values = {}
+    for index, _header, target in context.columns:
+        text = cells[index].strip() if index < len(cells) and cells[index] else ""
+        if text:
+            values[target] = text
+    return values
 
 
-def columns_find(headers: Sequence[str]) -> dict[str, int]:
-    """Column -> position in the file; InvalidInputError(field="file") naming what is missing."""
-    known = {alias: column for column, aliases in COLUMNS.items() for alias in aliases}
-    found: dict[str, int] = {}
-    for position, header in enumerate(headers):
-        column = known.get(_header_key(header))
-        if column is not None and column not in found:
-            found[column] = position
-    missing = []
-    if "order_id" not in found:
-        missing.append("order_id")
-    if not {"customer_id", "phone", "email"} & found.keys():
-        missing.append("customer_id / phone / email")
-    if not {"sku", "name"} & found.keys():
-        missing.append("sku / product")
-    if missing:
-        raise InvalidInputError(
-            _("The file lacks the columns: %(columns)s.") % {"columns": ", ".join(missing)},
-            field="file",
-        )
-    return found
-
-
-def _shown(column: str, value: str) -> str:
-    return mask(PERSONAL_COLUMNS.get(column, "text"), value)[:SHOWN_MAX_LENGTH] if value else ""
+def order_of(context: ImportContext, cells: list[str]) -> str:
+    """The order number of a row: the kind's `group_of`."""
+    for index, _header, target in context.columns:
+        if target == "order_id":
+            return cells[index].strip() if index < len(cells) and cells[index] else ""
+    return ""
 
 
 class _Parser:
-    def __init__(self, actor: Actor) -> None:
-        self.currency = actor.workspace.currency
-        self.tz = actor.workspace.zone
-        self.region = workspace_rules(actor.workspace.pk).default_region
+    def __init__(self, context: ImportContext) -> None:
+        self.context = context
+        self.headers = {target: header for _index, header, target in context.columns}
 
-    def line(self, row: _Row) -> OrderLineData:
-        values = row.values
+    def problem(self, error: HuikeError, values: dict[str, str]) -> RowProblem:
+        target = _error_target(error.field)
+        if target not in self.headers and target in UNMAPPED_BLAME:
+            target = UNMAPPED_BLAME[target]
+        return problem(
+            self.headers.get(target, target),
+            error.detail,
+            values.get(target, ""),
+            MASKED.get(target, "text"),
+        )
+
+    def line(self, values: dict[str, str]) -> OrderLineData:
         price = values.get("unit_price", "")
         unit_price: Decimal | None = None
         if price:
             amount, _currency = parse_money(
-                price, default_currency=self.currency, field="unit_price"
+                price, default_currency=self.context.currency, field="unit_price"
             )
             unit_price = money_clean(amount, field="unit_price")
         return OrderLineData(
@@ -177,14 +181,16 @@ class _Parser:
         for column in ("phone", "email"):
             if values.get(column):
                 try:
-                    keys.append(identity_key(column, values[column], default_region=self.region))
+                    keys.append(
+                        identity_key(column, values[column], default_region=self.context.region)
+                    )
                 except InvalidInputError as error:
                     raise InvalidInputError(error.detail, field=column) from None
         return keys
 
     def moment(self, values: dict[str, str], column: str) -> dt.datetime | None:
         text = values.get(column, "")
-        return parse_datetime_value(text, field=column, tz=self.tz) if text else None
+        return parse_datetime_value(text, field=column, tz=self.context.tz) if text else None
 
     def choice(
         self, values: dict[str, str], column: str, choices: type[OrderStatus] | type[PaymentStatus]
@@ -201,8 +207,8 @@ class _Parser:
             _("Choose one of: %(choices)s.") % {"choices": ", ".join(choices.values)}, field=column
         )
 
-    def order(self, external_id: str, first: _Row, lines: list[OrderLineData]) -> OrderData:
-        values = first.values
+    def order(self, external_id: str, rows: list[_Row]) -> OrderData:
+        values = rows[0].values
         customer_id = values.get("customer_id", "")
         try:
             parsed_customer = uuid.UUID(customer_id) if customer_id else None
@@ -213,7 +219,7 @@ class _Parser:
             customer_id=parsed_customer,
             identity_keys=self.identities(values),
             customer_name=values.get("customer_name", ""),
-            lines=lines,
+            lines=[row.line_data for row in rows if row.line_data is not None],
             status=self.choice(values, "status", OrderStatus),
             payment_status=self.choice(values, "payment_status", PaymentStatus),
             currency=currency_clean(values["currency"]) if values.get("currency") else None,
@@ -223,120 +229,121 @@ class _Parser:
         )
 
 
-def _rows(
-    path_name: str, file_name: str, head: bytes
-) -> tuple[list[str], Iterable[tuple[int, list[str]]]]:
-    file_type = file_type_of(file_name, head)
-    path = private_path(path_name)
-    shape = file_shape(path, file_type)
-    return shape.headers, file_rows(
-        path,
-        file_type=file_type,
-        encoding=shape.encoding,
-        delimiter=shape.delimiter,
-        headers=shape.headers,
-    )
-
-
-def _read(actor: Actor, file_name: str, content: bytes) -> list[_Row]:
-    if not content:
-        raise InvalidInputError(_("The file is empty."), field="file")
-    if len(content) > MAX_IMPORT_BYTES:
-        raise InvalidInputError(
-            _("The file is larger than %(max)d MB.") % {"max": MAX_IMPORT_BYTES // (1024 * 1024)},
-            field="file",
-        )
-    name = private_name_new("imports", "src")
-    private_write(name, [content])
-    try:
-        headers, records = _rows(name, file_name, content[:512])
-        columns = columns_find(headers)
-        rows: list[_Row] = []
-        for line, cells in records:
-            if not any(cells):
-                continue
-            if len(rows) >= MAX_IMPORT_LINES:
-                raise InvalidInputError(
-                    _("The file has more than %(max)d lines: split it into smaller files.")
-                    % {"max": MAX_IMPORT_LINES},
-                    field="file",
-                )
-            values = {
-                column: cells[position].strip() if position < len(cells) else ""
-                for column, position in columns.items()
-            }
-            rows.append(_Row(line=line, values=values))
-        return rows
-    except FileReadError as error:
-        raise InvalidInputError(error.detail, field="file") from None
-    finally:
-        private_delete(name)
-
-
-def orders_import(*, actor: Actor, file_name: str, content: bytes) -> ImportReport:
-    """Import the orders of a file (orders.manage); see the module's docstring. Raises
-    InvalidInputError(field="file") when the file as a whole cannot be used (unreadable, too
-    large, columns missing); problems of single rows are in the report."""
-    actor.require("orders.manage")
-    rows = _read(actor, file_name, content)
-    report = ImportReport(lines=len(rows))
-    parser = _Parser(actor)
-    groups: dict[str, list[_Row]] = {}
-    for row in rows:
+def orders_batch(
+    context: ImportContext, rows: Sequence[tuple[int, list[str]]], *, write: bool
+) -> BatchResult:
+    """Write each order of the batch (see the module's doc); every row's outcome is its
+    order's: create, update, or error with the reason. `write` changes nothing here: the dry
+    run's caller rolls its transaction back."""
+    parser = _Parser(context)
+    outcomes: list[RowOutcome] = []
+    orders: dict[str, list[_Row]] = {}
+    for line, cells in rows:
+        row = _Row(line=line, values=_values(context, cells))
         external_id = row.values.get("order_id", "")
         if not external_id:
-            report.errors.append(RowError(row.line, "order_id", _("The order number is missing.")))
+            reason = _("The order number is missing.")
+            outcomes.append(RowOutcome(line, ERROR, [problem(parser.headers["order_id"], reason)]))
             continue
         try:
-            row.line_data = parser.line(row)
+            row.line_data = parser.line(row.values)
         except InvalidInputError as error:
-            column = error.field or ""
-            report.errors.append(
-                RowError(row.line, column, error.detail, _shown(column, row.values.get(column, "")))
-            )
-        groups.setdefault(external_id, []).append(row)
-    for external_id, group in groups.items():
-        bad = [row.line for row in group if row.line_data is None]
-        if bad:
-            for row in group:
-                if row.line_data is not None:
-                    report.errors.append(
-                        RowError(
-                            row.line,
-                            "order_id",
-                            _("Order %(order)s left out: line %(line)d of it is invalid.")
-                            % {"order": external_id, "line": bad[0]},
-                            _shown("order_id", external_id),
-                        )
-                    )
-            continue
-        try:
-            data = parser.order(
-                external_id, group[0], [row.line_data for row in group if row.line_data]
-            )
-            _order, created = order_upsert(actor=actor, data=data)
-        except HuikeError as error:
-            column = _error_column(error.field)
-            for row in group:
-                report.errors.append(
-                    RowError(
-                        row.line, column, error.detail, _shown(column, row.values.get(column, ""))
-                    )
-                )
-            continue
-        if created:
-            report.created += 1
-        else:
-            report.updated += 1
-    report.errors.sort(key=lambda error: error.line)
-    return report
+            row.problem = parser.problem(error, row.values)
+        orders.setdefault(external_id, []).append(row)
+    written_before = set(
+        Order.objects.filter(
+            workspace_id=context.workspace_id,
+            import_job_id=context.job.pk,
+            external_id__in=list(orders),
+        ).values_list("external_id", flat=True)
+    )
+    written: list[int] = []
+    for external_id, group in orders.items():
+        action, problems = _order_write(parser, external_id, group, written_before, written)
+        for row in group:
+            outcomes.append(RowOutcome(row.line, action, problems.get(row.line, [])))
+    if written:
+        Order.objects.filter(pk__in=written).update(import_job_id=context.job.pk)
+    outcomes.sort(key=lambda outcome: outcome.line)
+    return BatchResult(outcomes)
 
 
-def _error_column(field_name: str | None) -> str:
-    """The file's column of a service error's field (`lines.0.unit_price` → unit_price)."""
+def _order_write(
+    parser: _Parser,
+    external_id: str,
+    group: list[_Row],
+    written_before: set[str],
+    written: list[int],
+) -> tuple[str, dict[int, list[RowProblem]]]:
+    """Write one order from its rows: (the rows' action, problems by line)."""
+    header = parser.headers["order_id"]
+    if external_id in written_before:
+        reason = _(
+            "Order %(order)s was written from its rows earlier in the file, without this one: "
+            "keep each order's rows together (sort the file by order number) and import it again."
+        ) % {"order": external_id}
+        return ERROR, {row.line: [problem(header, reason, external_id)] for row in group}
+    bad = [row for row in group if row.problem is not None]
+    if bad:
+        reason = _("Order %(order)s left out: line %(line)d of it is invalid.") % {
+            "order": external_id,
+            "line": bad[0].line,
+        }
+        return ERROR, {
+            row.line: [row.problem or problem(header, reason, external_id)] for row in group
+        }
+    try:
+        with transaction.atomic():
+            order, created = order_upsert(
+                actor=parser.context.actor, data=parser.order(external_id, group)
+            )
+    except HuikeError as error:
+        # A line's error (`lines.2.sku`) is its row's; the order's own is every row's.
+        parts = (error.field or "").split(".")
+        at = int(parts[1]) if parts[0] == "lines" and len(parts) > 2 and parts[1].isdigit() else -1
+        if not 0 <= at < len(group):
+            reported = parser.problem(error, group[0].values)
+            return ERROR, {row.line: [reported] for row in group}
+        reason = _("Order %(order)s left out: line %(line)d of it is invalid.") % {
+            "order": external_id,
+            "line": group[at].line,
+        }
+        return ERROR, {
+            row.line: [
+                parser.problem(error, row.values)
+                if index == at
+                else problem(header, reason, external_id)
+            ]
+            for index, row in enumerate(group)
+        }
+    written.append(order.pk)
+    return (CREATE if created else UPDATE), {}
+
+
+def _error_target(field_name: str | None) -> str:
+    """The import field of a service error's field (`lines.0.unit_price` → unit_price)."""
     name = (field_name or "").rsplit(".", 1)[-1]
     if name == "external_id":
         return "order_id"
     if name in ("customer", "identities"):
         return "customer_id"
-    return name if name in COLUMNS else ""
+    return name if any(target.key == name for target in ORDER_TARGETS) else ""
+
+
+def register_order_import() -> None:
+    import_kind_register(
+        ImportKindSpec(
+            key=KIND,
+            label=gettext_lazy("Orders"),
+            targets=ORDER_TARGETS,
+            batch=orders_batch,
+            permission="orders.manage",
+            check_mapping=orders_mapping_check,
+            has_modes=False,
+            has_system=False,
+            dry_run_rows=DRY_RUN_ROWS,
+            records_url="sales:order_list",
+            group_of=order_of,
+            group_max_rows=MAX_ORDER_LINES,
+        )
+    )

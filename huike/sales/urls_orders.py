@@ -10,7 +10,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("products/<uuid:public_id>/edit/", views_orders.product_edit, name="product_edit"),
     path("products/<uuid:public_id>/active/", views_orders.product_active, name="product_active"),
     path("orders/", views_orders.order_list, name="order_list"),
-    path("orders/import/", views_orders.order_import, name="order_import"),
     path("orders/<uuid:public_id>/", views_orders.order_detail, name="order_detail"),
     path("orders/<uuid:public_id>/change/", views_orders.order_change, name="order_change"),
 ]

@@ -23,14 +23,12 @@ from huike.sales import orders
 from huike.sales.access import access_order, access_product
 from huike.sales.forms_orders import (
     OrderFilterForm,
-    OrderImportForm,
     OrderPaymentForm,
     OrderStatusForm,
     ProductFilterForm,
     ProductForm,
 )
 from huike.sales.models import Product
-from huike.sales.order_import import ERRORS_SHOWN, orders_import
 
 TEMPLATES = "sales/orders/"
 PRODUCT_ORDERING = ("sku", "id")
@@ -211,36 +209,3 @@ def order_change(request: HttpRequest, actor: Actor, public_id: uuid.UUID) -> Ht
     else:
         messages.success(request, _("Order saved."))
     return redirect("sales:order_detail", public_id=order.public_id)
-
-
-@sales_page
-@require_http_methods(["GET", "POST"])
-def order_import(request: HttpRequest, actor: Actor) -> HttpResponse:
-    """Upload an order file; the import runs in the request (see huike.sales.order_import) and
-    the page shows its counts and the error report."""
-    actor.require("orders.manage")
-    form = (
-        OrderImportForm(request.POST, request.FILES)
-        if request.method == "POST"
-        else OrderImportForm()
-    )
-    report = None
-    if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        try:
-            report = orders_import(
-                actor=actor, file_name=upload.name or "", content=b"".join(upload.chunks())
-            )
-        except InvalidInputError as error:
-            add_service_error(form, error)
-    return render(
-        request,
-        _template("order_import.html", request, "import_result"),
-        {
-            "form": form,
-            "report": report,
-            "errors_shown": ERRORS_SHOWN,
-            # An htmx upload swaps only the result, so the file's errors are shown there.
-            "is_fragment": wants_fragment(request),
-        },
-    )

@@ -1,5 +1,6 @@
-"""The import as bench/customers.py measures it: upload, suggested mapping, run — in this
-process, without the task queue, exactly the code the worker runs."""
+"""The import as bench/customers.py and bench/sales_orders_import.py measure it: upload,
+suggested mapping, run — in this process, without the task queue, exactly the code the worker
+runs."""
 
 from pathlib import Path
 
@@ -14,12 +15,14 @@ from huike.customers.models import ImportJob, ImportMode
 UPLOAD_CHUNK_BYTES = 1024 * 1024
 
 
-def import_file_now(*, actor: Actor, path: Path, mode: str = ImportMode.UPSERT) -> str:
-    """Import the customers file at `path` now; a line of counts."""
+def import_file_now(
+    *, actor: Actor, path: Path, mode: str = ImportMode.UPSERT, kind: str = "customers"
+) -> str:
+    """Import the file at `path` as `kind` now; a line of counts."""
     with path.open("rb") as handle:
         job = import_job_create(
             actor=actor,
-            kind="customers",
+            kind=kind,
             file_name=path.name,
             chunks=iter(lambda: handle.read(UPLOAD_CHUNK_BYTES), b""),
         )

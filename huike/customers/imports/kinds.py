@@ -4,8 +4,10 @@ progress and error report as customers and companies.
 
 A kind names its fields (mapping.Target), the function that decides and writes a batch of rows
 (`batch(context, rows, write=...)` → BatchResult, as pipeline.customers_batch), the permission
-an import of it needs, and what a mapping must name. Kinds are registered in their app's
-`ready()`; customers and companies by huike.customers itself.
+an import of it needs, and what a mapping must name. A kind whose records span several rows
+(an order and its lines) names the record of a row (`group_of`): a batch then ends only between
+records, so each record is decided and written whole, in one transaction. Kinds are registered
+in their app's `ready()`; customers and companies by huike.customers itself.
 """
 
 from collections.abc import Callable, Collection
@@ -41,6 +43,10 @@ class ImportKindSpec:
     dry_run_rows: int = 2000
     # Where the finished import's records are seen (a URL name), for the page's link.
     records_url: str = ""
+    # group_of(context, cells) -> the record a row belongs to; consecutive rows of one record
+    # stay in one batch, up to `group_max_rows` rows past the batch's size.
+    group_of: Callable[[Any, list[str]], str] | None = None
+    group_max_rows: int = 0
 
 
 _KINDS: dict[str, ImportKindSpec] = {}

@@ -367,6 +367,30 @@ def _rows(job: ImportJob) -> Iterator[tuple[int, list[str]]]:
             yield line, cells
 
 
+def _batches(
+    spec: ImportKindSpec,
+    context: ImportContext,
+    rows: Iterable[tuple[int, list[str]]],
+    *,
+    size: int,
+) -> Iterator[tuple[list[tuple[int, list[str]]], int]]:
+    """The rows in batches of `size`, each with the line the next batch starts at (the
+    checkpoint once it is written). For a kind with `group_of`, a batch that is full still
+    takes the following rows of its last record, up to `group_max_rows` more."""
+    pending: list[tuple[int, list[str]]] = []
+    for line, cells in rows:
+        if len(pending) >= size and (
+            spec.group_of is None
+            or len(pending) >= size + spec.group_max_rows
+            or spec.group_of(context, cells) != spec.group_of(context, pending[-1][1])
+        ):
+            yield pending, line
+            pending = []
+        pending.append((line, cells))
+    if pending:
+        yield pending, pending[-1][0] + 1
+
+
 def _totals(result: BatchResult) -> dict[str, int]:
     return {action: result.count(action) for action in ACTIONS}
 
@@ -381,14 +405,10 @@ def import_dry_run(*, actor: Actor, job: ImportJob) -> dict[str, Any]:
         raise ConflictError(_("Choose the column mapping first."))
     _require_file(job)
     context = ImportContext(job=job, actor=actor)
-    rows: list[tuple[int, list[str]]] = []
-    is_complete = True
     try:
-        for item in _rows(job):
-            if len(rows) >= min(DRY_RUN_ROWS, spec.dry_run_rows):
-                is_complete = False
-                break
-            rows.append(item)
+        batches = _batches(spec, context, _rows(job), size=min(DRY_RUN_ROWS, spec.dry_run_rows))
+        rows, _next_line = next(batches, ([], 0))
+        is_complete = next(batches, None) is None
         # Nothing is written; the transaction is a guard that it stays so.
         with transaction.atomic():
             result = spec.batch(context, rows, write=False)
@@ -565,23 +585,12 @@ def import_run(job_id: int) -> str:
 def _import_run_claimed(job: ImportJob) -> str:
     try:
         actor = _job_actor(job)
-        require_import_kind(actor, job.kind)
+        spec = require_import_kind(actor, job.kind)
         context = ImportContext(job=job, actor=actor)
-        pending: list[tuple[int, list[str]]] = []
-        number = 0
-        last_line = job.next_line
-        for line, cells in _rows(job):
-            if line < job.next_line:
-                continue
-            pending.append((line, cells))
-            last_line = line
-            if len(pending) >= BATCH_SIZE:
-                if not _commit_batch(context, pending, next_line=line + 1, number=number):
-                    return "superseded by another run"
-                number += 1
-                pending = []
-        if pending and not _commit_batch(context, pending, next_line=last_line + 1, number=number):
-            return "superseded by another run"
+        rows = ((line, cells) for line, cells in _rows(job) if line >= job.next_line)
+        for number, (batch, next_line) in enumerate(_batches(spec, context, rows, size=BATCH_SIZE)):
+            if not _commit_batch(context, batch, next_line=next_line, number=number):
+                return "superseded by another run"
         _finish(context)
     except HuikeError as error:  # unreadable file, creator gone, permission lost
         _fail(job, error.detail)

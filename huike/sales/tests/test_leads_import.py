@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership
-from huike.core.errors import InvalidInputError, PermissionDeniedError
+from huike.core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from huike.customers.imports import services
 from huike.customers.imports.tasks import run_import
 from huike.customers.models import Customer, ImportJob, ImportRowError
@@ -139,8 +139,11 @@ def test_who_may_import_leads(make_member: Any, member_actor: Actor, outsider_ac
     with pytest.raises(InvalidInputError):
         upload(member_actor, _lead_file(), kind="deals")
     job = upload(member_actor, _lead_file(), kind="leads")
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(NotFoundError):  # finance imports orders, and sees no leads imports
         services.access_import_job(finance, job.public_id)
+    reader = Actor.for_membership(make_member("reader@acme.test", "read_only"))
+    with pytest.raises(PermissionDeniedError):  # imports nothing
+        services.access_import_job(reader, job.public_id)
     with pytest.raises(Exception, match="No such import"):
         services.access_import_job(outsider_actor, job.public_id)
     assert list(services.import_jobs(outsider_actor)) == []

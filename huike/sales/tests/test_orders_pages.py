@@ -1,7 +1,8 @@
 """The product catalog and order pages: catalog list, create, edit and (de)activate; the order
-list with filters and totals, the order page with its status and payment actions, and the
-import page. Each is refused for a role without the permission (403, nothing changed),
-invisible to another workspace (404) and to a rep for another rep's order."""
+list with filters and totals, and the order page with its status and payment actions (the
+import is the import wizard's: test_orders_import). Each is refused for a role without the
+permission (403, nothing changed), invisible to another workspace (404) and to a rep for
+another rep's order."""
 
 # The fixtures are imported from test_orders_support (sales has no shared conftest).
 # ruff: noqa: F401, F811
@@ -9,7 +10,6 @@ invisible to another workspace (404) and to a rep for another rep's order."""
 from decimal import Decimal
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
@@ -263,47 +263,6 @@ def test_outsider_cannot_reach_an_order(
     assert order.status == "pending"
 
 
-# --- import ---------------------------------------------------------------------------------
-IMPORT_FILE = (
-    b"order_id,email,product,quantity,unit_price\n"
-    b"W-1,a@example.cn,Tea,2,3\n"
-    b"W-2,b@example.cn,Tea,zero,3\n"
-)
-
-
-def test_import_page_shows_counts_and_errors(owner_client: Client) -> None:
-    # given
-    url = reverse("sales:order_import")
-    assert owner_client.get(url).status_code == 200
-    # when
-    response = owner_client.post(url, {"file": SimpleUploadedFile("orders.csv", IMPORT_FILE)})
-    again = owner_client.post(url, {"file": SimpleUploadedFile("orders.csv", IMPORT_FILE)})
-    # then
-    report = response.context["report"]
-    assert (report.created, report.updated, report.failed_lines) == (1, 0, 1)
-    assert "Enter a quantity like 2 or 1.5." in response.content.decode()
-    assert "data:text/csv;charset=utf-8;base64," in response.content.decode()
-    assert (again.context["report"].created, again.context["report"].updated) == (0, 1)
-    assert list(Order.objects.values_list("external_id", flat=True)) == ["W-1"]
-
-
-def test_import_page_refuses_an_unusable_file(owner_client: Client) -> None:
-    response = owner_client.post(
-        reverse("sales:order_import"), {"file": SimpleUploadedFile("o.csv", b"name\nTea\n")}
-    )
-    assert response.status_code == 200
-    assert response.context["report"] is None
-    assert "The file lacks the columns" in response.context["form"].errors["file"][0]
-
-
-def test_rep_cannot_import(member_client: Client) -> None:
-    url = reverse("sales:order_import")
-    assert member_client.get(url).status_code == 403
-    response = member_client.post(url, {"file": SimpleUploadedFile("orders.csv", IMPORT_FILE)})
-    assert response.status_code == 403
-    assert not Order.objects.exists()
-
-
 def test_nav_shows_orders_to_reps_and_products_to_managers_only(
     member_client: Client, owner_client: Client
 ) -> None:
@@ -341,29 +300,16 @@ def test_order_list_page_costs_the_same_queries_for_one_or_many_orders(
     assert many == one
 
 
-def test_service_role_cannot_open_an_order_or_import(
+def test_service_role_cannot_open_an_order_or_import_orders(
     workspace: Workspace, owner_actor: Actor, agent: Membership
 ) -> None:
     order = make_order(owner_actor, make_customer(workspace))
     client = client_of(agent)
     assert client.get(reverse("sales:order_detail", args=[order.public_id])).status_code == 403
-    assert client.get(reverse("sales:order_import")).status_code == 403
+    assert client.get(reverse("customers:import_new") + "?kind=orders").status_code == 403
     change = client.post(
         reverse("sales:order_change", args=[order.public_id]), {"status": "shipped"}
     )
     assert change.status_code == 403
     order.refresh_from_db()
     assert order.status == "pending"
-
-
-def test_htmx_upload_gets_only_the_result(owner_client: Client) -> None:
-    # when
-    response = owner_client.post(
-        reverse("sales:order_import"),
-        {"file": SimpleUploadedFile("orders.csv", IMPORT_FILE)},
-        headers={"HX-Request": "true"},
-    )
-    # then
-    content = response.content.decode()
-    assert content.lstrip().startswith('<div id="import-result">')
-    assert 'data-testid="import-created">1<' in content
