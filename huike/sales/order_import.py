@@ -295,7 +295,10 @@ def _order_write(
     try:
         with transaction.atomic():
             order, created = order_upsert(
-                actor=parser.context.actor, data=parser.order(external_id, group)
+                actor=parser.context.actor,
+                data=parser.order(external_id, group),
+                keys=parser.context.keys,
+                rules=parser.context.rules,
             )
     except HuikeError as error:
         # A line's error (`lines.2.sku`) is its row's; the order's own is every row's.

@@ -32,6 +32,7 @@ from django.utils.translation import gettext_lazy
 
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership
+from huike.core.crypto import WorkspaceKeys
 from huike.core.errors import ConflictError, InvalidInputError, NotFoundError
 from huike.core.outbox import outbox_publish
 from huike.customers.access import access_customer
@@ -39,6 +40,7 @@ from huike.customers.events import event_record, register_event_kind_labels
 from huike.customers.identities import IdentityKey
 from huike.customers.models import Customer, LifecycleStage
 from huike.customers.resolution import NewCustomer, identity_resolve
+from huike.customers.rules import WorkspaceRules
 from huike.sales.access import visible_orders
 from huike.sales.models import (
     Deal,
@@ -334,8 +336,14 @@ def _lines_clean(workspace_id: int, lines: Sequence[OrderLineData]) -> list[_Lin
     return cleaned
 
 
-def _lines_write(order: Order, lines: Sequence[_Line]) -> None:
-    OrderLine.objects.filter(order=order).delete()
+def _lines_total(lines: Sequence[_Line]) -> Decimal:
+    return sum((line.total for line in lines), Decimal(0))
+
+
+def _lines_write(order: Order, lines: Sequence[_Line], *, is_new: bool = False) -> None:
+    """Replace the order's lines (a new order, saved with its total, has none to delete)."""
+    if not is_new:
+        OrderLine.objects.filter(order=order).delete()
     OrderLine.objects.bulk_create(
         OrderLine(
             workspace_id=order.workspace_id,
@@ -349,7 +357,7 @@ def _lines_write(order: Order, lines: Sequence[_Line]) -> None:
         )
         for line in lines
     )
-    order.total = sum((line.total for line in lines), Decimal(0))
+    order.total = _lines_total(lines)
 
 
 # --- orders: timeline and outbox ------------------------------------------------------------
@@ -431,7 +439,12 @@ def _acting_member(actor: Actor | None) -> Membership | None:
     return membership if membership is not None and membership.is_active else None
 
 
-def _order_customer(actor: Actor, data: OrderData) -> Customer:
+def _order_customer(
+    actor: Actor,
+    data: OrderData,
+    keys: WorkspaceKeys | None = None,
+    rules: WorkspaceRules | None = None,
+) -> Customer:
     """The customer an order names: by public id (the actor must see them), or by identity
     resolution. A customer the identities find but the actor may not see is a conflict, as in
     customers' upsert."""
@@ -454,6 +467,8 @@ def _order_customer(actor: Actor, data: OrderData) -> Customer:
             lifecycle_stage=LifecycleStage.CUSTOMER,
             source_channel="order",
         ),
+        keys=keys,
+        rules=rules,
     )
     customer = resolution.customer
     if (
@@ -475,8 +490,14 @@ def _order_fields(order: Order, data: OrderData) -> None:
         order.ordered_at = data.ordered_at
 
 
-def _order_create(actor: Actor, data: OrderData, external_id: str) -> Order:
-    customer = _order_customer(actor, data)
+def _order_create(
+    actor: Actor,
+    data: OrderData,
+    external_id: str,
+    keys: WorkspaceKeys | None,
+    rules: WorkspaceRules | None,
+) -> Order:
+    customer = _order_customer(actor, data, keys, rules)
     lines = _lines_clean(actor.workspace.pk, data.lines or ())
     owner = customer.owner if customer.owner_id is not None else _acting_member(actor)
     team_id = customer.team_id if customer.owner_id is not None else getattr(owner, "team_id", None)
@@ -490,9 +511,9 @@ def _order_create(actor: Actor, data: OrderData, external_id: str) -> Order:
         currency=actor.workspace.currency,
     )
     _order_fields(order, data)
+    order.total = _lines_total(lines)
     order.save(force_insert=True)
-    _lines_write(order, lines)
-    order.save(update_fields=["total"])
+    _lines_write(order, lines, is_new=True)
     _record_created(order)
     if data.payment_status == PaymentStatus.REFUNDED:
         # A shop syncing an order refunded before we saw it: it was never paid here, so
@@ -527,9 +548,16 @@ def _locked(order_pk: int) -> Order:
     return locked
 
 
-def order_upsert(*, actor: Actor, data: OrderData) -> tuple[Order, bool]:
+def order_upsert(
+    *,
+    actor: Actor,
+    data: OrderData,
+    keys: WorkspaceKeys | None = None,
+    rules: WorkspaceRules | None = None,
+) -> tuple[Order, bool]:
     """Create the order, or update the one with the same `external_id` (orders.manage);
-    (order, created?). Without an external id it always creates.
+    (order, created?). Without an external id it always creates. `keys` and `rules` are the
+    workspace's, for a caller writing many orders (an import) that loaded them once.
 
     Two writers with the same new external id: the loser's insert fails on the unique
     constraint and it updates the winner's order. Updating locks the order's row. An order with
@@ -555,7 +583,7 @@ def order_upsert(*, actor: Actor, data: OrderData) -> tuple[Order, bool]:
             return order, False
         try:
             with transaction.atomic():
-                return _order_create(actor, data, external_id), True
+                return _order_create(actor, data, external_id, keys, rules), True
         except IntegrityError:
             # Another writer created this external id after the lookup above.
             if attempt == 2 or not external_id:
@@ -640,10 +668,10 @@ def order_from_deal(*, deal: Deal, actor: Actor | None) -> Order:
                 payment_status=PaymentStatus.UNPAID,
                 currency=deal.currency,
                 ordered_at=deal.closed_at or timezone.now(),
+                total=_lines_total(lines),
             )
             order.save(force_insert=True)
-            _lines_write(order, lines)
-            order.save(update_fields=["total"])
+            _lines_write(order, lines, is_new=True)
             _record_created(order)
     except IntegrityError:
         # A second win of the same deal committed its order first.
