@@ -35,6 +35,7 @@ from huike.customers.imports import exports, services
 from huike.customers.imports.forms import MappingForm, SavedMappingForm, UploadForm
 from huike.customers.imports.kinds import (
     import_kind,
+    import_kinds,
     import_kinds_for,
     require_import_kind,
     require_some_import,
@@ -86,10 +87,13 @@ def import_list(request: HttpRequest, actor: Actor) -> HttpResponse:
 def import_new(request: HttpRequest, actor: Actor) -> HttpResponse:
     require_some_import(actor)
     kinds = import_kinds_for(actor)
-    # A link for one kind (the leads or orders page's) is refused to whoever may not import it.
+    # A link for one kind (the leads or orders page's) is refused to whoever may not import
+    # it; a kind nobody registered is ignored.
     requested = request.GET.get("kind", "")
-    if requested:
+    if requested and requested in {spec.key for spec in import_kinds()}:
         require_import_kind(actor, requested)
+    elif requested:
+        requested = ""
     form = UploadForm(
         request.POST if request.method == "POST" else None,
         request.FILES if request.method == "POST" else None,

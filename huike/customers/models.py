@@ -685,6 +685,26 @@ class ImportRowError(models.Model):
         return f"{self.job_id}:{self.line} {self.column}"
 
 
+class ImportGroup(models.Model):
+    """A record of several rows (an order and its lines) that a running import has decided —
+    written or refused — by the digest of its group key (ImportKindSpec.group_by) and the line
+    it started on: a row of it that comes back in a later batch is refused instead of writing
+    the record again from that row alone. Written with each batch; deleted when the job
+    finishes."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64)  # sha256 of the key, hex
+    first_line = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "digest"], name="import_group_unique_digest")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.first_line}"
+
+
 class ImportMapping(models.Model):
     """A column mapping saved by name, to reuse for the next file from the same system."""
 

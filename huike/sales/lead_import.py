@@ -41,6 +41,8 @@ KIND = "leads"
 # PostgreSQL here, docs/import-export.md): the dry run, in the request, decides fewer rows than
 # a customers import's.
 DRY_RUN_ROWS = 100
+# Rows per batch of a run (one transaction): a few seconds of captures, not a minute.
+BATCH_ROWS = 200
 TEXT_MAX_LENGTH = 200
 MESSAGE_MAX_LENGTH = 10_000
 MASKED = {"phone": "phone", "email": "email"}
@@ -183,6 +185,7 @@ def register_lead_import() -> None:
             has_modes=False,
             has_system=False,
             dry_run_rows=DRY_RUN_ROWS,
+            batch_rows=BATCH_ROWS,
             records_url="sales:lead_list",
         )
     )

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from huike.accounts.models import Membership, Team, Workspace
 from huike.accounts.visibility import OwnedRecord
-from huike.customers.models import Company, Customer, ImportJob
+from huike.customers.models import Company, Customer
 
 
 def _public_id_unique(model: str) -> models.UniqueConstraint:
@@ -957,11 +957,6 @@ class Order(OwnedRecord):
     # Set in the transaction that records the order.paid event: a retried sync never counts
     # the same payment twice in the customer's profile.
     paid_event_id = models.BigIntegerField(null=True, blank=True)
-    # The import that last wrote the order: a later batch of the same import that meets the
-    # order again knows its lines were not together in the file (huike.sales.order_import).
-    import_job = models.ForeignKey(
-        ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,15 +5,16 @@ checkpointed background run with progress, and error report by line as customers
 A file has one row per order line; the rows of one order share its order number (the shop's
 external id) and are written together by `order_upsert`, so importing the same file again
 updates those orders instead of adding new ones. The run's batches end only between orders
-(the kind's `group_of`), so an order whose rows are consecutive is decided whole, in one
+(the kind's `group_by`), so an order whose rows are consecutive is decided whole, in one
 transaction with the job's checkpoint: a run that dies resumes after the last written order
 without writing one twice.
 
 A row that cannot be read is reported with its line and reason; the other rows of its order
 are reported too and that order is left out (importing part of an order would record a wrong
-total), while every other order is written. Rows of an order that come back after other
-orders, in a later batch than the rest of it, are refused and say so: the order was written
-from its earlier rows (each written order remembers its import, `Order.import_job`).
+total), while every other order is written. Rows of one order apart in the file are one order
+when they fall in the same batch; a row of an order that an earlier batch decided — wrote or
+left out — is refused and says so (the import remembers the orders it decided, ImportGroup),
+as are the rows of an order longer than MAX_ORDER_LINES past a batch's end.
 Counts are of rows: the rows of a new order count as created, those of an existing one as
 updated.
 """
@@ -43,7 +44,7 @@ from huike.customers.imports.pipeline import (
     problem,
 )
 from huike.customers.values import parse_datetime_value, parse_money
-from huike.sales.models import Order, OrderSource, OrderStatus, PaymentStatus
+from huike.sales.models import OrderSource, OrderStatus, PaymentStatus
 from huike.sales.orders import (
     MAX_ORDER_LINES,
     OrderData,
@@ -57,12 +58,15 @@ from huike.sales.orders import (
 KIND = "orders"
 # Writing an order resolves its customer and records its events (about 15 ms an order on
 # PostgreSQL here, bench/RESULTS.md): the dry run, in the request, decides fewer rows than a
-# customers import's — some 100 orders of two lines in under two seconds.
+# customers import's — some 100 orders of two lines in under two seconds — and a run's batch
+# (one transaction, holding the orders and customers it writes) about 250 orders.
 DRY_RUN_ROWS = 200
+BATCH_ROWS = 500
 MASKED = {"phone": "phone", "email": "email"}
-# A line without a name whose SKU is not in the catalog is the SKU's fault when the file has
-# no product-name column.
-UNMAPPED_BLAME = {"name": "sku"}
+# A service error names a field the file may not have a column for: the columns to report it
+# under instead (a line without a name whose SKU is not in the catalog is the SKU's fault; a
+# customer the identities name is the phone's or the email's).
+UNMAPPED_BLAME = {"name": ("sku",), "customer_id": ("phone", "email")}
 
 ORDER_TARGETS: tuple[Target, ...] = (
     Target(
@@ -138,14 +142,6 @@ def _values(context: ImportContext, cells: Sequence[str]) -> dict[str, str]:
     return values
 
 
-def order_of(context: ImportContext, cells: list[str]) -> str:
-    """The order number of a row: the kind's `group_of`."""
-    for index, _header, target in context.columns:
-        if target == "order_id":
-            return cells[index].strip() if index < len(cells) and cells[index] else ""
-    return ""
-
-
 class _Parser:
     def __init__(self, context: ImportContext) -> None:
         self.context = context
@@ -153,8 +149,11 @@ class _Parser:
 
     def problem(self, error: HuikeError, values: dict[str, str]) -> RowProblem:
         target = _error_target(error.field)
-        if target not in self.headers and target in UNMAPPED_BLAME:
-            target = UNMAPPED_BLAME[target]
+        if target not in self.headers:
+            target = next(
+                (other for other in UNMAPPED_BLAME.get(target, ()) if other in self.headers),
+                target,
+            )
         return problem(
             self.headers.get(target, target),
             error.detail,
@@ -251,39 +250,19 @@ def orders_batch(
         except InvalidInputError as error:
             row.problem = parser.problem(error, row.values)
         orders.setdefault(external_id, []).append(row)
-    written_before = set(
-        Order.objects.filter(
-            workspace_id=context.workspace_id,
-            import_job_id=context.job.pk,
-            external_id__in=list(orders),
-        ).values_list("external_id", flat=True)
-    )
-    written: list[int] = []
     for external_id, group in orders.items():
-        action, problems = _order_write(parser, external_id, group, written_before, written)
+        action, problems = _order_write(parser, external_id, group)
         for row in group:
             outcomes.append(RowOutcome(row.line, action, problems.get(row.line, [])))
-    if written:
-        Order.objects.filter(pk__in=written).update(import_job_id=context.job.pk)
     outcomes.sort(key=lambda outcome: outcome.line)
     return BatchResult(outcomes)
 
 
 def _order_write(
-    parser: _Parser,
-    external_id: str,
-    group: list[_Row],
-    written_before: set[str],
-    written: list[int],
+    parser: _Parser, external_id: str, group: list[_Row]
 ) -> tuple[str, dict[int, list[RowProblem]]]:
     """Write one order from its rows: (the rows' action, problems by line)."""
     header = parser.headers["order_id"]
-    if external_id in written_before:
-        reason = _(
-            "Order %(order)s was written from its rows earlier in the file, without this one: "
-            "keep each order's rows together (sort the file by order number) and import it again."
-        ) % {"order": external_id}
-        return ERROR, {row.line: [problem(header, reason, external_id)] for row in group}
     bad = [row for row in group if row.problem is not None]
     if bad:
         reason = _("Order %(order)s left out: line %(line)d of it is invalid.") % {
@@ -295,7 +274,7 @@ def _order_write(
         }
     try:
         with transaction.atomic():
-            order, created = order_upsert(
+            _order, created = order_upsert(
                 actor=parser.context.actor,
                 data=parser.order(external_id, group),
                 keys=parser.context.keys,
@@ -320,14 +299,13 @@ def _order_write(
             ]
             for index, row in enumerate(group)
         }
-    written.append(order.pk)
     return (CREATE if created else UPDATE), {}
 
 
 def _error_target(field_name: str | None) -> str:
     """The import field of a service error's field (`lines.0.unit_price` → unit_price)."""
     name = (field_name or "").rsplit(".", 1)[-1]
-    if name == "external_id":
+    if name in ("external_id", "lines"):  # the order's number, or its lines as a whole
         return "order_id"
     if name in ("customer", "identities"):
         return "customer_id"
@@ -347,7 +325,8 @@ def register_order_import() -> None:
             has_system=False,
             dry_run_rows=DRY_RUN_ROWS,
             records_url="sales:order_list",
-            group_of=order_of,
+            group_by="order_id",
             group_max_rows=MAX_ORDER_LINES,
+            batch_rows=BATCH_ROWS,
         )
     )

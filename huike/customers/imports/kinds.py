@@ -5,9 +5,11 @@ progress and error report as customers and companies.
 A kind names its fields (mapping.Target), the function that decides and writes a batch of rows
 (`batch(context, rows, write=...)` → BatchResult, as pipeline.customers_batch), the permission
 an import of it needs, and what a mapping must name. A kind whose records span several rows
-(an order and its lines) names the record of a row (`group_of`): a batch then ends only between
-records, so each record is decided and written whole, in one transaction. Kinds are registered
-in their app's `ready()`; customers and companies by huike.customers itself.
+(an order and its lines) names the field that tells a row's record (`group_by`): a batch then
+ends only between records, so each record is decided and written whole, in one transaction,
+and a row of a record that an earlier batch decided is refused (services._commit_batch).
+Kinds are registered in their app's `ready()`; customers and companies by huike.customers
+itself.
 """
 
 from collections.abc import Callable, Collection
@@ -43,10 +45,14 @@ class ImportKindSpec:
     dry_run_rows: int = 2000
     # Where the finished import's records are seen (a URL name), for the page's link.
     records_url: str = ""
-    # group_of(context, cells) -> the record a row belongs to; consecutive rows of one record
-    # stay in one batch, up to `group_max_rows` rows past the batch's size.
-    group_of: Callable[[Any, list[str]], str] | None = None
+    # The target whose value tells the record a row belongs to (a required one, see
+    # check_mapping); consecutive rows of one record stay in one batch, up to `group_max_rows`
+    # rows past the batch's size.
+    group_by: str = ""
     group_max_rows: int = 0
+    # Rows per batch (one transaction), when fewer than the import's BATCH_SIZE: for a kind
+    # whose rows are dear to write, so that a batch stays a few seconds long.
+    batch_rows: int = 0
 
 
 _KINDS: dict[str, ImportKindSpec] = {}
@@ -70,6 +76,11 @@ def import_kind(key: str) -> ImportKindSpec:
 def import_kind_label(key: str) -> str:
     spec = _KINDS.get(key)
     return str(spec.label) if spec is not None else key
+
+
+def import_kinds() -> list[ImportKindSpec]:
+    """Every registered kind, in registration order."""
+    return list(_KINDS.values())
 
 
 def import_kinds_for(actor: Actor) -> list[ImportKindSpec]:

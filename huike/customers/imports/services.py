@@ -10,10 +10,12 @@ presumed dead that was not) stops at the first batch the other one already wrote
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -55,7 +57,9 @@ from huike.customers.imports.pipeline import (
     UPDATE,
     BatchResult,
     ImportContext,
+    RowOutcome,
     customers_batch,
+    problem,
     row_errors_build,
 )
 from huike.customers.imports.readers import (
@@ -70,7 +74,14 @@ from huike.customers.imports.storage import (
     private_open_new,
     private_path,
 )
-from huike.customers.models import ImportJob, ImportKind, ImportMapping, ImportMode, ImportRowError
+from huike.customers.models import (
+    ImportGroup,
+    ImportJob,
+    ImportKind,
+    ImportMapping,
+    ImportMode,
+    ImportRowError,
+)
 from huike.customers.permissions import CustomerAudit
 
 # The largest file accepted: a million rows of a dozen columns is about 100 MB of CSV.
@@ -367,28 +378,100 @@ def _rows(job: ImportJob) -> Iterator[tuple[int, list[str]]]:
             yield line, cells
 
 
+@dataclass
+class _Batch:
+    rows: list[tuple[int, list[str]]]
+    # The line the next batch starts at: the checkpoint once this one is written.
+    next_line: int
+    is_last: bool
+
+
+def _group_index(spec: ImportKindSpec, context: ImportContext) -> int | None:
+    """The file column of the kind's `group_by` target, if it has one and it is mapped."""
+    if not spec.group_by:
+        return None
+    return next((index for index, _h, target in context.columns if target == spec.group_by), None)
+
+
+def _group_key(cells: list[str], index: int) -> str:
+    return cells[index].strip() if index < len(cells) and cells[index] else ""
+
+
 def _batches(
     spec: ImportKindSpec,
     context: ImportContext,
     rows: Iterable[tuple[int, list[str]]],
     *,
     size: int,
-) -> Iterator[tuple[list[tuple[int, list[str]]], int]]:
-    """The rows in batches of `size`, each with the line the next batch starts at (the
-    checkpoint once it is written). For a kind with `group_of`, a batch that is full still
-    takes the following rows of its last record, up to `group_max_rows` more."""
+) -> Iterator[_Batch]:
+    """The rows in batches of `size`. For a kind with `group_by`, a batch that is full still
+    takes the following rows of its last record, up to `group_max_rows` more (a record longer
+    than that is cut, and its rows in the next batch are refused by _commit_batch)."""
+    index = _group_index(spec, context)
     pending: list[tuple[int, list[str]]] = []
     for line, cells in rows:
         if len(pending) >= size and (
-            spec.group_of is None
+            index is None
             or len(pending) >= size + spec.group_max_rows
-            or spec.group_of(context, cells) != spec.group_of(context, pending[-1][1])
+            or _group_key(cells, index) != _group_key(pending[-1][1], index)
         ):
-            yield pending, line
+            yield _Batch(pending, line, is_last=False)
             pending = []
         pending.append((line, cells))
     if pending:
-        yield pending, pending[-1][0] + 1
+        yield _Batch(pending, pending[-1][0] + 1, is_last=True)
+
+
+def _batch_size(spec: ImportKindSpec) -> int:
+    return min(BATCH_SIZE, spec.batch_rows) if spec.batch_rows else BATCH_SIZE
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _decided_elsewhere(
+    context: ImportContext, spec: ImportKindSpec, rows: list[tuple[int, list[str]]]
+) -> tuple[list[tuple[int, list[str]]], list[RowOutcome]]:
+    """Split a batch of a kind with `group_by`: the rows to decide, and the refusals of rows
+    whose record an earlier batch of this job decided (written or refused) without them. The
+    batch's own new records are recorded as decided (in the batch's transaction)."""
+    index = _group_index(spec, context)
+    if index is None:
+        return rows, []
+    digests = {line: _digest(key) for line, cells in rows if (key := _group_key(cells, index))}
+    decided = dict(
+        ImportGroup.objects.filter(job=context.job, digest__in=set(digests.values())).values_list(
+            "digest", "first_line"
+        )
+    )
+    header = next(header for i, header, _t in context.columns if i == index)
+    kept: list[tuple[int, list[str]]] = []
+    refused: list[RowOutcome] = []
+    new: dict[str, int] = {}
+    for line, cells in rows:
+        digest = digests.get(line)
+        if digest is not None and digest in decided:
+            reason = _(
+                "The rows of this %(column)s from line %(line)d on were imported or refused "
+                "without this row: keep the rows of one record together (%(max)d at most, sort "
+                "the file by %(column)s) and import it again."
+            ) % {"column": header, "line": decided[digest], "max": spec.group_max_rows}
+            refused.append(
+                RowOutcome(line, ERROR, [problem(header, reason, _group_key(cells, index))])
+            )
+            continue
+        if digest is not None:
+            new.setdefault(digest, line)
+        kept.append((line, cells))
+    bulk_insert(
+        ImportGroup,
+        [
+            ImportGroup(job=context.job, digest=digest, first_line=line)
+            for digest, line in new.items()
+        ],
+    )
+    return kept, refused
 
 
 def _totals(result: BatchResult) -> dict[str, int]:
@@ -406,12 +489,12 @@ def import_dry_run(*, actor: Actor, job: ImportJob) -> dict[str, Any]:
     _require_file(job)
     context = ImportContext(job=job, actor=actor)
     try:
-        batches = _batches(spec, context, _rows(job), size=min(DRY_RUN_ROWS, spec.dry_run_rows))
-        rows, _next_line = next(batches, ([], 0))
-        is_complete = next(batches, None) is None
+        size = min(DRY_RUN_ROWS, spec.dry_run_rows)
+        first = next(_batches(spec, context, _rows(job), size=size), _Batch([], 0, is_last=True))
+        is_complete = first.is_last
         # Nothing is written; the transaction is a guard that it stays so.
         with transaction.atomic():
-            result = spec.batch(context, rows, write=False)
+            result = spec.batch(context, first.rows, write=False)
             transaction.set_rollback(True)
     except FileReadError as error:
         raise InvalidInputError(error.detail, field="file") from None
@@ -481,14 +564,19 @@ def _commit_batch(
     """Write one batch and advance the checkpoint in one transaction. False when another run
     of the same job got there first (the checkpoint moved), which then stops this one."""
     job = context.job
-    batcher = import_kind(job.kind).batch
+    spec = import_kind(job.kind)
     for attempt in range(1, BATCH_ATTEMPTS + 1):
         try:
             with transaction.atomic():
                 locked = ImportJob.objects.select_for_update().get(pk=job.pk)
                 if locked.next_line != job.next_line or locked.status != ImportJob.Status.RUNNING:
                     return False
-                result = batcher(context, rows, write=True)
+                kept, refused = _decided_elsewhere(context, spec, rows)
+                result = spec.batch(context, kept, write=True)
+                if refused:
+                    result.outcomes = sorted(
+                        [*result.outcomes, *refused], key=lambda outcome: outcome.line
+                    )
                 bulk_insert(ImportRowError, row_errors_build(job, result.outcomes))
                 ImportJob.objects.filter(pk=job.pk).update(
                     next_line=next_line,
@@ -554,6 +642,7 @@ def _finish(context: ImportContext) -> None:
                 "errors": locked.error_count,
             },
         )
+        ImportGroup.objects.filter(job=job).delete()  # only a run needs them
         # The source holds personal data: gone once the job no longer needs it.
         transaction.on_commit(lambda: private_delete(name))
 
@@ -588,8 +677,8 @@ def _import_run_claimed(job: ImportJob) -> str:
         spec = require_import_kind(actor, job.kind)
         context = ImportContext(job=job, actor=actor)
         rows = ((line, cells) for line, cells in _rows(job) if line >= job.next_line)
-        for number, (batch, next_line) in enumerate(_batches(spec, context, rows, size=BATCH_SIZE)):
-            if not _commit_batch(context, batch, next_line=next_line, number=number):
+        for number, batch in enumerate(_batches(spec, context, rows, size=_batch_size(spec))):
+            if not _commit_batch(context, batch.rows, next_line=batch.next_line, number=number):
                 return "superseded by another run"
         _finish(context)
     except HuikeError as error:  # unreadable file, creator gone, permission lost

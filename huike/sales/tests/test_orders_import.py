@@ -5,6 +5,7 @@ batches that never split an order, an order's rows scattered over batches, a run
 mid-way resuming without an order twice, and who may import orders."""
 
 import csv
+import dataclasses
 import io
 from decimal import Decimal
 from typing import Any
@@ -18,9 +19,9 @@ from openpyxl import Workbook
 from huike.accounts.access import Actor
 from huike.accounts.models import Workspace
 from huike.core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from huike.customers.imports import services
+from huike.customers.imports import kinds, services
 from huike.customers.imports.tasks import run_import
-from huike.customers.models import Customer, Event, ImportJob, ImportRowError
+from huike.customers.models import Customer, Event, ImportGroup, ImportJob, ImportRowError
 from huike.customers.tests.test_import_support import (  # noqa: F401
     csv_bytes,
     import_storage,
@@ -106,7 +107,6 @@ def test_bad_rows_are_reported_and_good_orders_kept(
     t1 = Order.objects.get(external_id="T-1")
     assert (t1.total, t1.payment_status, t1.source) == (Decimal("205.50"), "paid", "import")
     assert t1.ordered_at.isoformat() == "2026-11-03T02:00:00+00:00"  # 10:00 in Shanghai
-    assert t1.import_job_id == job.pk
     assert list(OrderLine.objects.filter(order=t1).values_list("sku", "name", "line_total")) == [
         ("HK-1", "Licence", Decimal("200.00")),
         ("", "Gift wrap", Decimal("5.50")),
@@ -115,6 +115,22 @@ def test_bad_rows_are_reported_and_good_orders_kept(
     assert sorted(Order.objects.values_list("external_id", flat=True)) == ["T-1", "T-5"]
     zhou = Customer.objects.get(name="Zhou Min")
     assert (zhou.order_count, zhou.total_spent) == (1, Decimal("205.50"))
+
+
+def test_the_dry_run_of_a_long_file_ends_with_a_whole_order(
+    owner_actor: Actor, monkeypatch: Any
+) -> None:
+    # given a dry run of three rows, and orders of two
+    spec = kinds.import_kind("orders")
+    monkeypatch.setitem(kinds._KINDS, "orders", dataclasses.replace(spec, dry_run_rows=3))
+    job = upload(owner_actor, csv_bytes(_order_rows(5)), kind="orders")
+    services.import_mapping_set(actor=owner_actor, job=job, mapping=job.mapping, mode="upsert")
+    # when
+    report = services.import_dry_run(actor=owner_actor, job=job)
+    # then it decided two whole orders and says it saw only the head of the file
+    assert (report["checked"], report["is_complete"]) == (4, False)
+    assert report["totals"]["create"] == 4
+    assert not Order.objects.exists()
 
 
 def test_the_dry_run_decides_orders_and_writes_nothing(
@@ -156,7 +172,6 @@ def test_reimport_updates_and_adds_no_duplicates(
     zhou = Customer.objects.get(name="Zhou Min")
     assert (zhou.order_count, zhou.total_spent) == (1, Decimal("205.50"))
     assert Customer.objects.filter(workspace=workspace).count() == 2
-    assert set(Order.objects.values_list("import_job_id", flat=True)) == {again.pk}
 
 
 def test_xlsx_with_chinese_headers(
@@ -237,8 +252,78 @@ def test_rows_of_an_order_after_other_orders_are_refused(
     assert (job.created_count, job.error_count) == (6, 1)
     [(line, column, reason)] = _errors(job)
     assert (line, column) == (8, "order_id")
-    assert reason.startswith("Order B-0 was written from its rows earlier in the file")
+    assert reason.startswith("The rows of this order_id from line 2 on were imported or refused")
     assert Order.objects.get(external_id="B-0").total == Decimal("4.00")
+    assert not ImportGroup.objects.exists()  # the run's record of decided orders is gone
+
+
+def test_rows_of_a_left_out_order_in_a_later_batch_are_refused_too(
+    owner_actor: Actor, monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given an order left out for a bad line, with one more row of it two batches later
+    monkeypatch.setattr(services, "BATCH_SIZE", 2)
+    rows = [
+        ["order_id", "email", "product", "quantity", "unit_price"],
+        ["A-1", "a@example.cn", "Tea", "abc", "3"],
+        ["A-1", "a@example.cn", "Cup", "1", "8"],
+        ["B-1", "b@example.cn", "Tea", "1", "3"],
+        ["B-1", "b@example.cn", "Cup", "1", "8"],
+        ["A-1", "a@example.cn", "Pot", "1", "50"],
+    ]
+    # when
+    job = run_job(
+        owner_actor,
+        upload(owner_actor, csv_bytes(rows), kind="orders"),
+        django_capture_on_commit_callbacks,
+    )
+    # then A-1 is not written from its late row alone
+    assert [(line, column) for line, column, _reason in _errors(job)] == [
+        (2, "quantity"),
+        (3, "order_id"),
+        (6, "order_id"),
+    ]
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["B-1"]
+
+
+def test_an_order_longer_than_the_limit_is_refused_whole(
+    owner_actor: Actor, monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given orders of at most two lines, batches of two rows, and an order of five rows
+    monkeypatch.setattr(services, "BATCH_SIZE", 2)
+    monkeypatch.setattr(orders, "MAX_ORDER_LINES", 2)
+    spec = kinds.import_kind("orders")
+    monkeypatch.setitem(kinds._KINDS, "orders", dataclasses.replace(spec, group_max_rows=2))
+    rows = [*_order_rows(1, lines_each=5), ["C-1", "c@example.cn", "Tea", "1", "3"]]
+    # when
+    job = run_job(
+        owner_actor,
+        upload(owner_actor, csv_bytes(rows), kind="orders"),
+        django_capture_on_commit_callbacks,
+    )
+    # then its first four rows (one batch) are refused for its length, the fifth as its rest
+    errors = _errors(job)
+    assert [(line, column) for line, column, _reason in errors] == [
+        (line, "order_id") for line in range(2, 7)
+    ]
+    assert errors[0][2] == "An order has at most 2 lines."
+    assert errors[4][2].startswith("The rows of this order_id from line 2 on")
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["C-1"]
+
+
+def test_a_refused_phone_is_reported_masked_under_its_column(
+    owner_actor: Actor, django_capture_on_commit_callbacks: Any
+) -> None:
+    rows = [["单号", "手机", "商品", "数量"], ["P-1", "1391234567x", "Tea", "1"]]
+    job = upload(owner_actor, csv_bytes(rows), kind="orders")
+    job = run_job(
+        owner_actor,
+        job,
+        django_capture_on_commit_callbacks,
+        mapping={"单号": "order_id", "手机": "phone", "商品": "name", "数量": "quantity"},
+    )
+    [error] = ImportRowError.objects.filter(job=job)
+    assert (error.line, error.column) == (2, "手机")
+    assert error.shown == "139****567x"  # masked as phones are
 
 
 def test_rows_of_an_order_apart_in_one_batch_are_one_order(
@@ -277,8 +362,9 @@ def test_an_unknown_sku_names_its_row(
 def test_an_interrupted_order_import_resumes_without_an_order_twice(
     owner_actor: Actor, settings: Any, monkeypatch: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    # given 12 orders of two lines in batches of four rows, and a worker dying in the third
-    monkeypatch.setattr(services, "BATCH_SIZE", 4)
+    # given 12 orders of two lines in batches of three rows (so every batch takes one row more,
+    # to end between orders: four rows), and a worker dying in the third
+    monkeypatch.setattr(services, "BATCH_SIZE", 3)
     job = upload(owner_actor, csv_bytes(_order_rows(12)), kind="orders")
     services.import_mapping_set(actor=owner_actor, job=job, mapping=job.mapping, mode="upsert")
     settings.HUIKE_IMPORT_CRASH_AFTER_BATCHES = 2
@@ -328,6 +414,7 @@ def test_the_wizard_pages_import_orders(
     rep_list = member_client.get(reverse("sales:order_list")).content.decode()
     assert "?kind=orders" not in rep_list
     assert member_client.get(reverse("customers:import_new") + "?kind=orders").status_code == 403
+    assert client.get(reverse("customers:import_new") + "?kind=bogus").status_code == 200
     new = client.get(reverse("customers:import_new") + "?kind=orders").content.decode()
     assert '<option value="orders" selected>' in new
     # upload, map without the customers' mode and system, dry run, start
