@@ -9,6 +9,7 @@ from django.test import override_settings
 from conftest import PASSWORD
 from huike.customers.models import Customer, ImportJob
 from huike.customers.tests.test_import_support import csv_bytes, import_storage  # noqa: F401
+from tests.browser.test_shell import sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -43,11 +44,7 @@ def test_a_csv_is_imported_through_the_wizard(
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     base = live_server.url
-    page.goto(f"{base}/account/login/")
-    page.fill("input[name=username]", "owner@acme.test")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    sign_in(page, base, "owner@acme.test", PASSWORD)
     # when they upload the file on the first step
     page.goto(f"{base}/customers/imports/")
     page.click("[data-testid=import-new]")

@@ -9,19 +9,15 @@ from django.test import override_settings
 from conftest import PASSWORD
 from huike.accounts.access import Actor
 from huike.customers.services import CustomerData, customer_create
-from tests.browser.test_shell import STATIC_SETTINGS
+from tests.browser.test_shell import STATIC_SETTINGS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _sign_in(browser: Any, base: str, email: str) -> tuple[Any, Any]:
+def _signed_in(browser: Any, base: str, email: str) -> tuple[Any, Any]:
     context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN")
     page = context.new_page()
-    page.goto(f"{base}/account/login/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    sign_in(page, base, email, PASSWORD)
     return context, page
 
 
@@ -35,10 +31,10 @@ def test_a_rep_shares_a_customer_with_a_colleague(
     customer = customer_create(actor=owner_actor, data=CustomerData(name="周敏", owner=rep))
     base = live_server.url
     url = f"{base}/customers/{customer.public_id}/"
-    other_context, other = _sign_in(browser, base, colleague.user.email)
+    other_context, other = _signed_in(browser, base, colleague.user.email)
     assert other.goto(url).status == 404
     errors: list[str] = []
-    context, page = _sign_in(browser, base, rep.user.email)
+    context, page = _signed_in(browser, base, rep.user.email)
     page.on("pageerror", lambda error: errors.append(str(error)))
     # when the rep shares it from the "shared with" panel
     page.goto(url)

@@ -23,7 +23,7 @@ from huike.customers.services import (
     customer_tags_add,
     tag_create,
 )
-from tests.browser.test_shell import STATIC_SETTINGS
+from tests.browser.test_shell import STATIC_SETTINGS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -45,14 +45,6 @@ def _customer(actor: Actor, name: str, **identities: str) -> Customer:
         data=CustomerData(name=name),
         identity_keys=[identity_key(kind, value) for kind, value in identities.items()],
     )
-
-
-def _sign_in(page: Any, base_url: str) -> None:
-    page.goto(f"{base_url}/account/login/")
-    page.fill("input[name=username]", EMAIL)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
 
 
 def _list_names(page: Any) -> list[str]:
@@ -77,7 +69,7 @@ def test_merge_two_customers_from_the_list_and_undo_it(live_server: Any, browser
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     base = live_server.url
-    _sign_in(page, base)
+    sign_in(page, base, EMAIL, PASSWORD)
     # and the phone is revealed in place (htmx), once asked
     page.goto(f"{base}/customers/{wang.public_id}/")
     assert "+86*******5678" in page.inner_text("#identities")
@@ -155,7 +147,7 @@ def test_list_and_360_page_fit_a_phone_screen(live_server: Any, browser: Any) ->
     context = browser.new_context(viewport={"width": 375, "height": 740}, locale="en-US")
     page = context.new_page()
     base = live_server.url
-    _sign_in(page, base)
+    sign_in(page, base, EMAIL, PASSWORD)
     # then the list fits
     page.goto(f"{base}/customers/")
     assert len(_list_names(page)) == 6

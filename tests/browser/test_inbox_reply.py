@@ -15,7 +15,7 @@ from huike.customers.models import Identity
 from huike.customers.services import CustomerData, customer_create
 from huike.inbox.configure import canned_reply_create
 from huike.inbox.models import Conversation, Message, MessageDirection
-from tests.browser.test_shell import STATIC_SETTINGS
+from tests.browser.test_shell import STATIC_SETTINGS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -57,14 +57,6 @@ def _conversation() -> Conversation:
     return conversation
 
 
-def _sign_in(page: Any, base_url: str) -> None:
-    page.goto(f"{base_url}/account/login/")
-    page.fill("input[name=username]", EMAIL)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
-
-
 def _assert_page_fits(page: Any, width: int) -> None:
     overflow = page.evaluate("document.documentElement.scrollWidth")
     assert overflow <= width + 1, f"{page.url} is {overflow}px wide on a {width}px screen"
@@ -81,7 +73,7 @@ def test_agent_replies_from_the_inbox_and_sees_it_in_the_thread(
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     base = live_server.url
-    _sign_in(page, base)
+    sign_in(page, base, EMAIL, PASSWORD)
     # when the agent opens the inbox and the conversation
     page.goto(f"{base}/inbox/")
     row = page.locator(f"[data-conversation-id='{conversation.public_id}']")
@@ -112,7 +104,7 @@ def test_inbox_and_conversation_fit_a_phone_screen(live_server: Any, browser: An
     context = browser.new_context(viewport={"width": 375, "height": 740}, locale="en-US")
     page = context.new_page()
     base = live_server.url
-    _sign_in(page, base)
+    sign_in(page, base, EMAIL, PASSWORD)
     for path in ("/inbox/", f"/inbox/{conversation.public_id}/"):
         page.goto(f"{base}{path}")
         _assert_page_fits(page, 375)

@@ -11,7 +11,7 @@ from huike.accounts.access import Actor
 from huike.customers.services import CustomerData, customer_create
 from huike.sales.deals import pipeline_default
 from huike.sales.models import Deal
-from tests.browser.test_shell import STATIC_SETTINGS
+from tests.browser.test_shell import STATIC_SETTINGS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,11 +30,7 @@ def test_a_customer_beyond_the_listed_ones_is_found_by_search(
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     base = live_server.url
-    page.goto(f"{base}/account/login/")
-    page.fill("input[name=username]", "owner@acme.test")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    sign_in(page, base, "owner@acme.test", PASSWORD)
     page.goto(f"{base}/sales/deals/new/")
     assert page.locator(f"select[name=customer] option[value='{target.public_id}']").count() == 0
     # when they search for them and pick them

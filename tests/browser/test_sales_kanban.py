@@ -14,7 +14,7 @@ from huike.accounts.models import Membership
 from huike.accounts.services import workspace_create
 from huike.sales.deals import deal_create, pipeline_default
 from huike.sales.models import Deal, Pipeline, Stage
-from tests.browser.test_shell import STATIC_SETTINGS
+from tests.browser.test_shell import STATIC_SETTINGS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,14 +28,6 @@ def _owner_actor() -> Actor:
         user__email=EMAIL
     )
     return Actor.for_membership(membership)
-
-
-def _sign_in(page: Any, base_url: str) -> None:
-    page.goto(f"{base_url}/account/login/")
-    page.fill("input[name=username]", EMAIL)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
 
 
 def _column(stage: Stage) -> str:
@@ -70,7 +62,7 @@ def test_drag_a_deal_to_the_next_stage_and_see_the_funnel(live_server: Any, brow
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     base = live_server.url
-    _sign_in(page, base)
+    sign_in(page, base, EMAIL, PASSWORD)
     board = f"{base}/sales/board/?pipeline={pipeline.public_id}"
     page.goto(board)
     assert _text(page, qualification, "count") == "3"
@@ -140,7 +132,7 @@ def test_board_fits_a_phone(live_server: Any, browser: Any) -> None:
     pipeline, _ = _seed()
     context = browser.new_context(viewport={"width": 375, "height": 740}, locale="en-US")
     page = context.new_page()
-    _sign_in(page, live_server.url)
+    sign_in(page, live_server.url, EMAIL, PASSWORD)
     # when
     page.goto(f"{live_server.url}/sales/board/?pipeline={pipeline.public_id}")
     # then the page does not scroll sideways, and every column is there, one under the other

@@ -11,7 +11,7 @@ from conftest import PASSWORD
 from huike.customers.models import ImportJob
 from huike.customers.tests.test_import_support import csv_bytes, import_storage  # noqa: F401
 from huike.sales.models import Lead
-from tests.browser.test_shell import STATIC_SETTINGS
+from tests.browser.test_shell import STATIC_SETTINGS, sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -39,11 +39,7 @@ def test_a_rep_imports_leads_in_chinese_on_a_phone(
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     base = live_server.url
-    page.goto(f"{base}/account/login/")
-    page.fill("input[name=username]", member.user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    sign_in(page, base, member.user.email, PASSWORD)
     # when they follow "import" on the leads page and upload the file
     page.goto(f"{base}/sales/leads/")
     page.click("[data-testid=lead-import]")

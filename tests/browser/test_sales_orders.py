@@ -17,7 +17,7 @@ from huike.customers.tests.test_import_support import csv_bytes, import_storage 
 from huike.sales import orders
 from huike.sales.models import Order
 from huike.sales.orders import OrderData, OrderLineData, ProductData
-from tests.browser.test_shell import STATIC_SETTINGS
+from tests.browser.test_shell import STATIC_SETTINGS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,14 +40,6 @@ def _seed() -> tuple[Actor, Customer]:
     return actor, customer
 
 
-def _sign_in(page: Any, base_url: str) -> None:
-    page.goto(f"{base_url}/account/login/")
-    page.fill("input[name=username]", EMAIL)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
-
-
 @override_settings(**STATIC_SETTINGS)
 def test_mark_paid_on_a_phone_and_every_order_page_fits(live_server: Any, browser: Any) -> None:
     # given an unpaid order with a long line
@@ -65,7 +57,7 @@ def test_mark_paid_on_a_phone_and_every_order_page_fits(live_server: Any, browse
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     base = live_server.url
-    _sign_in(page, base)
+    sign_in(page, base, EMAIL, PASSWORD)
     # when the payment is marked on the order's page
     page.goto(f"{base}/sales/orders/{order.public_id}/")
     page.select_option("select[name=payment_status]", "paid")
@@ -108,7 +100,7 @@ def test_an_order_file_is_imported_in_chinese_on_a_phone(live_server: Any, brows
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     base = live_server.url
-    _sign_in(page, base)
+    sign_in(page, base, EMAIL, PASSWORD)
     # when they follow "import orders" on the order list and upload the file
     page.goto(f"{base}/sales/orders/")
     page.click("[data-testid=order-import]")

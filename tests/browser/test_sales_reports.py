@@ -12,7 +12,7 @@ from huike.accounts.models import Membership
 from huike.accounts.services import workspace_create
 from huike.sales.models import ForecastCategory
 from huike.sales.tests.test_reports_data import make_deal, make_pipeline, move
-from tests.browser.test_shell import STATIC_SETTINGS
+from tests.browser.test_shell import STATIC_SETTINGS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -46,11 +46,7 @@ def test_funnel_and_forecast_fit_a_phone(live_server: Any, browser: Any) -> None
     pipeline = _seed()
     context = browser.new_context(viewport={"width": 375, "height": 740}, locale="en-US")
     page = context.new_page()
-    page.goto(f"{live_server.url}/account/login/")
-    page.fill("input[name=username]", EMAIL)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    sign_in(page, live_server.url, EMAIL, PASSWORD)
     for path, drawn in (
         (f"/sales/reports/funnel/?pipeline={pipeline.public_id}", "svg.funnel-chart g"),
         ("/sales/reports/forecast/", "table.forecast-table"),

@@ -10,7 +10,7 @@ from django.test import override_settings
 from huike.accounts.demo import DEMO_PASSWORD, demo_seed
 from huike.sales.models import Task
 from huike.sales.tasks_service import task_reminders_send
-from tests.browser.test_shell import STATIC_SETTINGS
+from tests.browser.test_shell import STATIC_SETTINGS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,11 +32,7 @@ def test_rep_works_through_the_day(live_server: Any, browser: Any, width: int, h
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     base = live_server.url
-    page.goto(f"{base}/account/login/")
-    page.fill("input[name=username]", REP)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    sign_in(page, base, REP, DEMO_PASSWORD)
     # when they open their day
     page.goto(f"{base}/sales/tasks/")
     # then the overdue task is in red

@@ -18,10 +18,11 @@ STATIC_SETTINGS = {
 }
 
 
-def _sign_in(page: Any, base_url: str, email: str) -> None:
+def sign_in(page: Any, base_url: str, email: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in on the login page and wait for the home page (the browser tests' first step)."""
     page.goto(f"{base_url}/account/login/")
     page.fill("input[name=username]", email)
-    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.fill("input[name=password]", password)
     page.click("main button[type=submit]")
     page.wait_for_url(f"{base_url}/")
 
@@ -55,7 +56,7 @@ def test_admin_reaches_every_navigation_entry_in_both_languages(
     page.on("pageerror", lambda error: errors.append(str(error)))
     base = live_server.url
     # when they sign in
-    _sign_in(page, base, DEMO_LOGINS[0].email)
+    sign_in(page, base, DEMO_LOGINS[0].email)
     # then the language switches to Chinese and back
     page.goto(f"{base}/")
     if page.is_visible("label.nav-toggle-label"):
@@ -92,7 +93,7 @@ def test_sales_rep_sees_no_settings(live_server: Any, browser: Any) -> None:
     demo_seed()
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
     page = context.new_page()
-    _sign_in(page, live_server.url, "sales@demo.huike.local")
+    sign_in(page, live_server.url, "sales@demo.huike.local")
     assert "/settings/" not in " ".join(_nav_hrefs(page))
     response = page.goto(f"{live_server.url}/settings/members/")
     assert response.status == 403
