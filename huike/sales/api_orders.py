@@ -206,6 +206,7 @@ def _order_data(actor: Actor, payload: OrderIn) -> orders.OrderData:
         payment_status=payload.payment_status,
         currency=payload.currency,
         ordered_at=payload.ordered_at,
+        deal_id=payload.deal_id,
         paid_at=payload.paid_at,
         source=OrderSource.API,
     )

@@ -117,6 +117,13 @@ class OrderIn(Schema):
     currency: str | None = Field(default=None, max_length=3)
     ordered_at: dt.datetime | None = None
     paid_at: dt.datetime | None = None
+    deal_id: uuid.UUID | None = Field(
+        default=None,
+        description=(
+            "Links the order to a deal of its customer: winning that deal then keeps this "
+            "order instead of making one. 409 when the deal has another order."
+        ),
+    )
 
 
 class OrderPatchIn(Schema):

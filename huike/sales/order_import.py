@@ -107,6 +107,7 @@ ORDER_TARGETS: tuple[Target, ...] = (
         aliases=("orderedat", "orderdate", "date", "下单时间"),
     ),
     Target("paid_at", gettext_lazy("Paid at"), aliases=("paidat", "paymentdate", "支付时间")),
+    Target("deal_id", gettext_lazy("Deal ID"), aliases=("dealid", "商机id")),
 )
 
 
@@ -214,6 +215,11 @@ class _Parser:
             parsed_customer = uuid.UUID(customer_id) if customer_id else None
         except ValueError:
             raise InvalidInputError(_("Not a customer id."), field="customer_id") from None
+        deal_id = values.get("deal_id", "")
+        try:
+            parsed_deal = uuid.UUID(deal_id) if deal_id else None
+        except ValueError:
+            raise InvalidInputError(_("Not a deal id."), field="deal_id") from None
         return OrderData(
             external_id=external_id,
             customer_id=parsed_customer,
@@ -226,6 +232,7 @@ class _Parser:
             ordered_at=self.moment(values, "ordered_at"),
             paid_at=self.moment(values, "paid_at"),
             source=OrderSource.IMPORT,
+            deal_id=parsed_deal,
         )
 
 

@@ -41,7 +41,7 @@ from huike.customers.identities import IdentityKey
 from huike.customers.models import Customer, LifecycleStage
 from huike.customers.resolution import NewCustomer, identity_resolve
 from huike.customers.rules import WorkspaceRules
-from huike.sales.access import visible_orders
+from huike.sales.access import access_deal, visible_orders
 from huike.sales.models import (
     Deal,
     DealContact,
@@ -260,6 +260,10 @@ class OrderData:
     ordered_at: dt.datetime | None = None
     paid_at: dt.datetime | None = None
     source: str = OrderSource.API
+    # Links the order to this deal (public id; the actor must see it, the order's customer
+    # must be the deal's or a contact of it): winning the deal then uses this order instead
+    # of making one.
+    deal_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -481,6 +485,28 @@ def _order_customer(
     return customer
 
 
+def _order_deal(actor: Actor, order: Order, deal_id: uuid.UUID) -> Deal:
+    """The deal an order is linked to (see OrderData.deal_id)."""
+    try:
+        deal = access_deal(actor, deal_id)
+    except NotFoundError as error:
+        raise InvalidInputError(error.detail, field="deal_id") from None
+    if (
+        deal.customer_id != order.customer_id
+        and not DealContact.objects.filter(deal=deal, customer_id=order.customer_id).exists()
+    ):
+        raise InvalidInputError(
+            _("The order's customer is not the deal's customer nor one of its contacts."),
+            field="deal_id",
+        )
+    linked = Order.objects.filter(workspace_id=deal.workspace_id, deal=deal)
+    if order.pk is not None:
+        linked = linked.exclude(pk=order.pk)
+    if linked.exists():
+        raise ConflictError(_("The deal has an order already."), field="deal_id")
+    return deal
+
+
 def _order_fields(order: Order, data: OrderData) -> None:
     if data.status is not None:
         order.status = _choice(data.status, OrderStatus, field="status")
@@ -511,6 +537,8 @@ def _order_create(
         currency=actor.workspace.currency,
     )
     _order_fields(order, data)
+    if data.deal_id is not None:
+        order.deal = _order_deal(actor, order, data.deal_id)
     order.total = _lines_total(lines)
     order.save(force_insert=True)
     _lines_write(order, lines, is_new=True)
@@ -526,9 +554,11 @@ def _order_create(
     return order
 
 
-def _order_apply(order: Order, data: OrderData) -> None:
-    """Apply an upsert to an existing order, locked by the caller."""
+def _order_apply(order: Order, data: OrderData, actor: Actor | None = None) -> None:
+    """Apply an upsert to an existing order, locked by the caller (`actor` links a deal)."""
     _order_fields(order, data)
+    if data.deal_id is not None and actor is not None:
+        order.deal = _order_deal(actor, order, data.deal_id)
     if data.lines is not None:
         _lines_write(order, _lines_clean(order.workspace_id, data.lines))
     if data.payment_status is not None:
@@ -579,7 +609,7 @@ def order_upsert(
                 )
             with transaction.atomic():
                 order = _locked(existing.pk)
-                _order_apply(order, data)
+                _order_apply(order, data, actor)
             return order, False
         try:
             with transaction.atomic():
@@ -626,8 +656,9 @@ def _deal_customer(deal: Deal) -> Customer:
 
 
 def order_from_deal(*, deal: Deal, actor: Actor | None) -> Order:
-    """The order of a won deal, created the first time (one per deal, `order_unique_deal`):
-    its lines are the deal's products, or one line named after the deal, quantity 1, at the
+    """The order of a won deal: the one linked to it (a shop's order synced with its
+    `deal_id`), else one created the first time (one per deal, `order_unique_deal`): its
+    lines are the deal's products, or one line named after the deal, quantity 1, at the
     deal's amount.
     Confirmed and unpaid, owned like the deal. Whoever may win the deal may record its order,
     so no orders permission is asked. InvalidInputError(field="customer_id") when the deal has

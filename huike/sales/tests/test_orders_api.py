@@ -29,6 +29,7 @@ from huike.sales.tests.test_orders_support import (
     make_customer,
     make_deal,
     make_order,
+    manager,
     other_rep,
     reader,
     rep,
@@ -440,3 +441,84 @@ def test_list_filters_by_deal(
     assert [(item["id"], item["deal_id"], item["total"]) for item in items] == [
         (str(from_deal.public_id), str(deal.public_id), "300.00")
     ]
+
+
+# --- linking a shop's order to a deal -------------------------------------------------------
+def _open_deal(workspace: Workspace, customer: Customer, owner: Membership | None) -> Any:
+    deal = make_deal(workspace, customer=customer, owner=owner, amount="900")
+    won = deal.stage
+    won.kind, won.name = "open", "Proposal"
+    won.save(update_fields=["kind", "name"])
+    deal.status = "open"
+    deal.save(update_fields=["status"])
+    return deal
+
+
+def test_a_synced_order_linked_to_a_deal_is_the_order_of_its_win(
+    workspace: Workspace, owner_actor: Actor, owner_client: Client
+) -> None:
+    # given a deal still open, and the shop's order for it synced with its deal_id
+    from huike.sales import deals
+    from huike.sales.models import Stage
+
+    customer = make_customer(workspace)
+    deal = _open_deal(workspace, customer, owner=None)
+    won = Stage.objects.create(
+        workspace=workspace, pipeline=deal.pipeline, name="Won", kind="won", probability=100
+    )
+    response = _post(owner_client, ORDERS, _order_body(customer, deal_id=str(deal.public_id)))
+    assert (response.status_code, response.json()["deal_id"]) == (201, str(deal.public_id))
+    # when the deal is won
+    deals.deal_move(actor=owner_actor, deal=deal, stage=won)
+    # then the win keeps the shop's order instead of making one from the deal
+    order = Order.objects.get()
+    assert (order.external_id, order.deal_id, order.total) == ("SHOP-1", deal.pk, Decimal("25.00"))
+
+
+def test_linking_an_order_to_another_customers_deal_is_422(
+    workspace: Workspace, owner_client: Client
+) -> None:
+    customer = make_customer(workspace)
+    deal = _open_deal(workspace, make_customer(workspace, "Someone Else"), owner=None)
+    response = _post(owner_client, ORDERS, _order_body(customer, deal_id=str(deal.public_id)))
+    assert response.status_code == 422
+    assert "deal_id" in response.content.decode()
+    assert not Order.objects.exists()
+
+
+def test_a_deal_has_one_order(workspace: Workspace, owner_client: Client) -> None:
+    # given a deal linked to one synced order
+    customer = make_customer(workspace)
+    deal = _open_deal(workspace, customer, owner=None)
+    first = _post(owner_client, ORDERS, _order_body(customer, deal_id=str(deal.public_id)))
+    assert first.status_code == 201
+    # when a second order names it, on creation or on update
+    second = _post(
+        owner_client, ORDERS, _order_body(customer, "SHOP-2", deal_id=str(deal.public_id))
+    )
+    later = _post(owner_client, ORDERS, _order_body(customer, "SHOP-3"))
+    relink = _post(owner_client, ORDERS, {"external_id": "SHOP-3", "deal_id": str(deal.public_id)})
+    # then both are 409 and the deal keeps its order
+    assert (second.status_code, later.status_code, relink.status_code) == (409, 201, 409)
+    assert list(Order.objects.filter(deal=deal).values_list("external_id", flat=True)) == ["SHOP-1"]
+    assert not Order.objects.filter(external_id="SHOP-2").exists()
+
+
+def test_a_deal_the_syncing_member_cannot_see_is_not_linked(
+    workspace: Workspace, manager: Membership, other_rep: Membership
+) -> None:
+    # given a deal of a rep outside the manager's team, of the manager's own customer
+    customer = make_customer(workspace, owner=manager)
+    deal = _open_deal(workspace, customer, owner=other_rep)
+    client = client_of(manager)
+    # when the manager syncs an order naming it, and one naming a deal id of nobody
+    hidden = _post(client, ORDERS, _order_body(customer, deal_id=str(deal.public_id)))
+    unknown = _post(
+        client,
+        ORDERS,
+        _order_body(customer, "SHOP-9", deal_id="00000000-0000-4000-8000-000000000000"),
+    )
+    # then both are 422 (no such deal) and nothing is written
+    assert (hidden.status_code, unknown.status_code) == (422, 422)
+    assert "No such deal." in hidden.content.decode()
+    assert not Order.objects.exists()

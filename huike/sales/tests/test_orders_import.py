@@ -454,3 +454,33 @@ def test_the_wizard_pages_import_orders(
     assert member_client.get(detail).status_code == 404
     assert outsider_client.get(detail).status_code == 404
     assert "orders.csv" not in outsider_client.get(reverse("customers:imports")).content.decode()
+
+
+def test_a_deal_id_column_links_the_order_to_the_deal(
+    workspace: Workspace, owner_actor: Actor, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given a deal of a customer known by email (imported, so the email finds them)
+    from huike.sales.tests.test_orders_support import make_deal
+
+    customer_rows = [["email", "name"], ["d@example.cn", "Lin Wei"]]
+    run_job(
+        owner_actor,
+        upload(owner_actor, csv_bytes(customer_rows)),
+        django_capture_on_commit_callbacks,
+    )
+    deal = make_deal(workspace, customer=Customer.objects.get(name="Lin Wei"), owner=None)
+    rows = [
+        ["订单号", "邮箱", "商品名称", "单价", "商机ID"],
+        ["D-1", "d@example.cn", "Tea", "3", str(deal.public_id)],
+        ["D-2", "d@example.cn", "Tea", "3", "not-an-id"],
+    ]
+    # when
+    job = run_job(
+        owner_actor,
+        upload(owner_actor, csv_bytes(rows), kind="orders"),
+        django_capture_on_commit_callbacks,
+    )
+    # then
+    assert job.mapping["商机ID"] == "deal_id"
+    assert Order.objects.get(external_id="D-1").deal_id == deal.pk
+    assert _errors(job) == [(3, "商机ID", "Not a deal id.")]
