@@ -487,6 +487,27 @@ def main() -> None:
     line("forecast, 3 months per rep + statistical, roll-ups / SQL", forecast, bare_forecast)
     line("forecast, roll-ups / bare read of the month rows", forecast, bare_months)
     line("forecast from the deals / SQL over the deals", forecast_from_the_deals, bare_forecast)
+    # A manager's record rule (their team's subtree) keeps them on the deals: one of the
+    # TEAMS teams, about a quarter of them.
+    team = Team.objects.filter(workspace=workspace).order_by("pk").first()
+    manager, _created = Membership.objects.get_or_create(
+        workspace=workspace,
+        user=user_get_or_create(email="manager@bench.test", password=None),
+        defaults={"role": Role.objects.get(workspace=workspace, key="manager"), "team": team},
+    )
+    manager_actor = Actor.for_membership(
+        Membership.objects.select_related("workspace", "role", "user", "team").get(pk=manager.pk)
+    )
+    line(
+        f"funnel, 3 years, a manager of 1 of {TEAMS} teams / SQL (all)",
+        lambda: funnel.funnel_report(manager_actor, pipeline, *whole),
+        bare_funnel(*whole),
+    )
+    line(
+        f"forecast, a manager of 1 of {TEAMS} teams / SQL (all)",
+        lambda: reports.forecast_report(manager_actor, group="rep"),
+        bare_forecast,
+    )
     expected = funnel_whole()
     tracked = percentiles(move_old_deals(11))
     deltas = FunnelDelta.objects.filter(pipeline=pipeline).count()
