@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from huike.core.errors import InvalidInputError
+from huike.core.errors import ConflictError, HuikeError, InvalidInputError
 from huike.customers.imports.kinds import ImportKindSpec, import_kind_register
 from huike.customers.imports.mapping import Target
 from huike.customers.imports.pipeline import (
@@ -144,7 +144,7 @@ def _row_data(
     return data, columns
 
 
-def _problem(error: InvalidInputError, columns: dict[str, tuple[str, str]]) -> RowProblem:
+def _problem(error: HuikeError, columns: dict[str, tuple[str, str]]) -> RowProblem:
     header, text = columns.get(error.field or "", (error.field or "", ""))
     return problem(header, error.detail, text, MASKED.get(error.field or "", "text"))
 
@@ -166,7 +166,7 @@ def leads_batch(
                 lead = lead_capture(
                     workspace=workspace, source=LeadSource.IMPORT, data=data, actor=context.actor
                 )
-        except InvalidInputError as error:
+        except (InvalidInputError, ConflictError) as error:
             result.outcomes.append(RowOutcome(line, ERROR, [_problem(error, columns)]))
             continue
         result.outcomes.append(RowOutcome(line, CREATE if lead.created_at >= started else UPDATE))

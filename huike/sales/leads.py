@@ -33,6 +33,7 @@ from huike.customers.events import event_record, register_event_kind_labels
 from huike.customers.identities import IdentityKey, identity_key, workspace_rules
 from huike.customers.models import LIFECYCLE_ORDER, Company, Customer, LifecycleStage
 from huike.customers.resolution import NewCustomer, identity_resolve
+from huike.sales.access import visible_leads
 from huike.sales.models import (
     Activity,
     Deal,
@@ -457,7 +458,9 @@ def lead_capture(
     and assigned by the rules (or given to `data.owner`) — all in one transaction.
 
     `actor` is who entered it (None for a visitor's web form). Raises InvalidInputError naming
-    the field (phone, email, identities, source, a text field)."""
+    the field (phone, email, identities, source, a text field), and ConflictError, writing
+    nothing, when the person's open lead is one the actor may not see (another rep's): the
+    capture would record a repeat on it and hand it back."""
     if actor is not None:
         actor.require("leads.manage")
         if actor.workspace.pk != workspace.pk:
@@ -480,10 +483,19 @@ def lead_capture(
         customer = resolution.customer
         if not resolution.is_new and not customer.name and data.name.strip():
             Customer.objects.filter(pk=customer.pk, name="").update(name=data.name.strip()[:200])
-        lead, _created = lead_capture_for_customer(
+        lead, created = lead_capture_for_customer(
             customer=customer, source=source, data=data, actor=actor
         )
+        if actor is not None and not created and not _may_see(actor, lead):
+            raise ConflictError(
+                _("This person has an open lead you cannot see: ask its owner or a manager."),
+                field="phone" if data.phone.strip() else "email" if data.email.strip() else None,
+            )
     return lead
+
+
+def _may_see(actor: Actor, lead: Lead) -> bool:
+    return actor.has("leads.view") and visible_leads(actor).filter(pk=lead.pk).exists()
 
 
 def lead_touch(*, lead: Lead, at: dt.datetime | None = None) -> None:

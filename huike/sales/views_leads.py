@@ -362,7 +362,7 @@ def lead_create(request: HttpRequest, actor: Actor) -> HttpResponse:
                 ),
                 actor=actor,
             )
-        except InvalidInputError as error:
+        except (InvalidInputError, ConflictError) as error:
             add_service_error(form, error)
         else:
             messages.success(request, _("Lead saved."))

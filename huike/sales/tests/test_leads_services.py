@@ -143,6 +143,38 @@ def test_capture_with_an_owner_gives_it_to_them(workspace: Workspace, member: Me
     assert Notification.objects.get(recipient=member).kind == "lead.assigned"
 
 
+def test_a_rep_capturing_a_person_whose_open_lead_is_another_reps_gets_a_conflict(
+    workspace: Workspace, member: Membership, make_member: Callable[..., Membership]
+) -> None:
+    # given the member's open lead on a person
+    lead = _capture(workspace, name="Wang Fang", phone="13700002222", owner=member)
+    other = Actor.for_membership(make_member("other@acme.test", "sales"))
+    history = lead.history.count()
+    # when another rep enters the same phone
+    with pytest.raises(ConflictError) as error:
+        leads.lead_capture(
+            workspace=workspace,
+            source=LeadSource.MANUAL,
+            data=LeadData(name="Probe", phone="137 0000 2222", company_name="Elsewhere"),
+            actor=other,
+        )
+    # then nothing is recorded on the lead, and the error names the phone
+    assert error.value.field == "phone"
+    lead.refresh_from_db()
+    assert "repeats" not in lead.source_detail
+    assert lead.company_name == ""
+    assert lead.history.count() == history
+    # while its owner entering it again records the repeat as before
+    again = leads.lead_capture(
+        workspace=workspace,
+        source=LeadSource.MANUAL,
+        data=LeadData(name="Wang Fang", phone="13700002222"),
+        actor=Actor.for_membership(member),
+    )
+    assert again.pk == lead.pk
+    assert len(again.source_detail["repeats"]) == 1
+
+
 # --- touch -----------------------------------------------------------------------------------
 def test_touch_sets_first_contact_once_and_moves_last_activity_forward(
     workspace: Workspace,
