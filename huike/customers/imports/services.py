@@ -706,7 +706,8 @@ def import_job_delete(*, actor: Actor, job: ImportJob) -> None:
 
 def import_files_purge_stale() -> int:
     """Delete the files of imports untouched for UPLOAD_RETENTION that are not queued or
-    running; the number of files deleted."""
+    running, with the records their runs decided (ImportGroup: without the file, the run
+    cannot resume); the number of files deleted."""
     cutoff = timezone.now() - UPLOAD_RETENTION
     stale = list(
         ImportJob.objects.filter(updated_at__lt=cutoff)
@@ -715,7 +716,7 @@ def import_files_purge_stale() -> int:
     )
     for job in stale:
         private_delete(job.storage_name)
-    ImportJob.objects.filter(pk__in=[job.pk for job in stale]).update(
-        storage_name="", file_deleted_at=timezone.now()
-    )
+    ids = [job.pk for job in stale]
+    ImportJob.objects.filter(pk__in=ids).update(storage_name="", file_deleted_at=timezone.now())
+    ImportGroup.objects.filter(job_id__in=ids).delete()
     return len(stale)

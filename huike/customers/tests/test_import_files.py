@@ -14,7 +14,14 @@ from huike.core.errors import InvalidInputError
 from huike.customers.identities import customer_personal_value, identity_value
 from huike.customers.imports import services
 from huike.customers.imports.storage import private_dir
-from huike.customers.models import Customer, CustomField, Identity, ImportJob, ImportRowError
+from huike.customers.models import (
+    Customer,
+    CustomField,
+    Identity,
+    ImportGroup,
+    ImportJob,
+    ImportRowError,
+)
 from huike.customers.services import custom_field_create
 from huike.customers.tests.test_import_support import (  # noqa: F401
     csv_bytes,
@@ -414,14 +421,18 @@ def test_stale_upload_files_are_purged_by_the_periodic_job(owner_actor: Actor) -
     fresh = upload(owner_actor, csv_bytes([["name", "phone"], ["B", "13912345679"]]))
     ImportJob.objects.filter(pk=stale.pk).update(updated_at=timezone.now() - dt.timedelta(days=8))
     stale_file = private_dir() / stale.storage_name
+    # (as if a run of each had decided a record of several rows and stopped)
+    for job in (stale, fresh):
+        ImportGroup.objects.create(job=job, digest=f"{job.pk:064x}", first_line=2)
     # when the periodic purge runs
     assert purge_import_export_files.call() == 1
-    # then only the stale file is gone
+    # then only the stale file is gone, with what its run had decided (it cannot resume)
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert not stale_file.exists()
     assert (stale.storage_name, stale.file_deleted_at is not None) == ("", True)
     assert (private_dir() / fresh.storage_name).exists()
+    assert list(ImportGroup.objects.values_list("job_id", flat=True)) == [fresh.pk]
 
 
 def test_xml_records_may_carry_their_values_as_attributes(
