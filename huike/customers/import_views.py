@@ -35,7 +35,6 @@ from huike.customers.imports import exports, services
 from huike.customers.imports.forms import MappingForm, SavedMappingForm, UploadForm
 from huike.customers.imports.kinds import (
     import_kind,
-    import_kinds,
     import_kinds_for,
     require_import_kind,
     require_some_import,
@@ -90,10 +89,11 @@ def import_new(request: HttpRequest, actor: Actor) -> HttpResponse:
     # A link for one kind (the leads or orders page's) is refused to whoever may not import
     # it; a kind nobody registered is ignored.
     requested = request.GET.get("kind", "")
-    if requested and requested in {spec.key for spec in import_kinds()}:
-        require_import_kind(actor, requested)
-    elif requested:
-        requested = ""
+    if requested:
+        try:
+            require_import_kind(actor, requested)
+        except InvalidInputError:
+            requested = ""
     form = UploadForm(
         request.POST if request.method == "POST" else None,
         request.FILES if request.method == "POST" else None,

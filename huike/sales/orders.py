@@ -554,10 +554,10 @@ def _order_create(
     return order
 
 
-def _order_apply(order: Order, data: OrderData, actor: Actor | None = None) -> None:
-    """Apply an upsert to an existing order, locked by the caller (`actor` links a deal)."""
+def _order_apply(order: Order, data: OrderData, actor: Actor) -> None:
+    """Apply an upsert to an existing order, locked by the caller."""
     _order_fields(order, data)
-    if data.deal_id is not None and actor is not None:
+    if data.deal_id is not None:
         order.deal = _order_deal(actor, order, data.deal_id)
     if data.lines is not None:
         _lines_write(order, _lines_clean(order.workspace_id, data.lines))
@@ -635,7 +635,9 @@ def order_update(
     with transaction.atomic():
         locked = _locked(order.pk)
         _order_apply(
-            locked, OrderData(status=status, payment_status=payment_status, paid_at=paid_at)
+            locked,
+            OrderData(status=status, payment_status=payment_status, paid_at=paid_at),
+            actor,
         )
     return locked
 

@@ -78,11 +78,6 @@ def import_kind_label(key: str) -> str:
     return str(spec.label) if spec is not None else key
 
 
-def import_kinds() -> list[ImportKindSpec]:
-    """Every registered kind, in registration order."""
-    return list(_KINDS.values())
-
-
 def import_kinds_for(actor: Actor) -> list[ImportKindSpec]:
     """The kinds the actor may import, in registration order."""
     return [spec for spec in _KINDS.values() if actor.has(spec.permission)]
