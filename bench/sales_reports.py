@@ -115,6 +115,7 @@ def main() -> None:
     from huike.accounts.access import Actor
     from huike.accounts.models import Membership, Role, Team, Workspace
     from huike.accounts.services import user_get_or_create, workspace_create
+    from huike.accounts.visibility import team_subtree_ids
     from huike.sales import funnel, reports
     from huike.sales.deals import deal_move
     from huike.sales.models import (
@@ -487,8 +488,8 @@ def main() -> None:
     line("forecast, 3 months per rep + statistical, roll-ups / SQL", forecast, bare_forecast)
     line("forecast, roll-ups / bare read of the month rows", forecast, bare_months)
     line("forecast from the deals / SQL over the deals", forecast_from_the_deals, bare_forecast)
-    # A manager's record rule (their team's subtree) keeps them on the deals: one of the
-    # TEAMS teams, about a quarter of them.
+    # A manager of one of the TEAMS teams (about a quarter of the deals): their funnel adds up
+    # the days per owner and team of their team subtree (FunnelOwnerDay).
     team = Team.objects.filter(workspace=workspace).order_by("pk").first()
     manager, _created = Membership.objects.get_or_create(
         workspace=workspace,
@@ -498,9 +499,51 @@ def main() -> None:
     manager_actor = Actor.for_membership(
         Membership.objects.select_related("workspace", "role", "user", "team").get(pk=manager.pk)
     )
+
+    def manager_funnel() -> Any:
+        return funnel.funnel_report(manager_actor, pipeline, *whole)
+
+    def manager_funnel_from_the_deals() -> Any:
+        with transaction.atomic():
+            FunnelRollup.objects.filter(pipeline=pipeline).update(built_at=None)
+            report = manager_funnel()
+            transaction.set_rollback(True)
+        return report
+
+    def check_manager(when: str) -> None:
+        assert manager_funnel() == manager_funnel_from_the_deals(), (
+            f"the manager's funnel from the roll-ups disagrees with the deals {when}"
+        )
+
+    subtree = team_subtree_ids(manager)
+    owners = [
+        manager.pk,
+        *Membership.objects.filter(team_id__in=subtree).values_list("pk", flat=True),
+    ]
+
+    def bare_owner_days() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT deals, sums FROM sales_funnelownerday WHERE pipeline_id = %s"
+                " AND day >= %s AND day <= %s AND (owner_id = ANY(%s) OR team_id = ANY(%s))",
+                [pipeline.pk, *whole, owners, subtree],
+            )
+            cursor.fetchall()
+
+    check_manager("after the build")
     line(
-        f"funnel, 3 years, a manager of 1 of {TEAMS} teams / SQL (all)",
-        lambda: funnel.funnel_report(manager_actor, pipeline, *whole),
+        f"funnel, 3 years, a manager of 1 of {TEAMS} teams, roll-ups / SQL (all)",
+        manager_funnel,
+        bare_funnel(*whole),
+    )
+    line(
+        f"funnel, 3 years, a manager of 1 of {TEAMS} teams, roll-ups / bare read of the rows",
+        manager_funnel,
+        bare_owner_days,
+    )
+    line(
+        f"funnel, 3 years, a manager of 1 of {TEAMS} teams, from the deals / SQL (all)",
+        manager_funnel_from_the_deals,
         bare_funnel(*whole),
     )
     line(
@@ -518,6 +561,8 @@ def main() -> None:
     )
     with_deltas = funnel_whole()
     check_forecast(f"with {deltas} moves not folded in")
+    check_manager(f"with {deltas} moves not folded in")
+    line(f"funnel, a manager, {deltas} deltas / SQL (all)", manager_funnel, bare_funnel(*whole))
     line(f"forecast, {deltas} moves not folded in / SQL", forecast, bare_forecast)
     started = time.perf_counter()
     folded = funnel.funnel_refresh(pipeline)
@@ -526,6 +571,7 @@ def main() -> None:
     assert after == with_deltas, "the folded roll-ups disagree with the roll-ups and deltas"
     assert after.deal_count == expected.deal_count
     check_forecast("after the fold")
+    check_manager("after the fold")
     FunnelRollup.objects.filter(pipeline=pipeline).update(built_at=None)
     untracked = percentiles(move_old_deals(12))
     exact = funnel_whole()  # read from the deals: the roll-ups are out of use
@@ -534,6 +580,7 @@ def main() -> None:
     print(f"roll-ups rebuilt in {time.perf_counter() - started:.1f} s")
     assert funnel_whole() == exact, "the rebuilt roll-ups disagree with the deals"
     check_forecast("after the rebuild")
+    check_manager("after the rebuild")
     print(
         f"deal_move p50/p99 ms: {tracked[0]} / {tracked[1]} keeping the roll-ups, "
         f"{untracked[0]} / {untracked[1]} without them"

@@ -5,6 +5,7 @@ subtree, for records owned by anyone in the subtree of their team or of the team
 roles that see everything; and anyone it was shared with (directly or through their team).
 """
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 from django.db import models
@@ -34,6 +35,43 @@ def team_subtree_ids(membership: Membership) -> list[int]:
     )
 
 
+@dataclass(frozen=True)
+class RecordScope:
+    """What a member limited by record rules sees of owned records, shares aside: their own
+    and, with records.view_team, those owned by anyone whose team is in `teams` (their team
+    subtree) or filed under one of those teams."""
+
+    membership_id: int
+    teams: list[int]
+
+    def owned(self) -> Q:
+        condition = Q(owner_id=self.membership_id)
+        if self.teams:
+            condition |= Q(owner__team_id__in=self.teams) | Q(team_id__in=self.teams)
+        return condition
+
+
+def record_scope(actor: "Actor") -> RecordScope | None:
+    """The actor's record rules; None for roles that see everything and for actors without a
+    membership (who see nothing: check `records.view_all` first)."""
+    membership = actor.membership
+    if actor.has("records.view_all") or membership is None:
+        return None
+    teams = team_subtree_ids(membership) if actor.has("records.view_team") else []
+    return RecordScope(membership_id=membership.pk, teams=teams)
+
+
+def shared_record_ids(actor: "Actor", record_type: str) -> "models.QuerySet[Any]":
+    """Ids (`record_id`) of the records of `record_type` shared with the actor or their team."""
+    membership = actor.membership
+    shares = RecordShare.objects.filter(workspace=actor.workspace, record_type=record_type)
+    if membership is None:
+        return shares.none().values("record_id")
+    return shares.filter(
+        Q(membership=membership) | Q(team_id=membership.team_id, team__isnull=False)
+    ).values("record_id")
+
+
 class OwnedQuerySet(models.QuerySet[Any]):
     def for_workspace(self, workspace: Workspace) -> Self:
         return self.filter(workspace=workspace)
@@ -42,19 +80,11 @@ class OwnedQuerySet(models.QuerySet[Any]):
         queryset = self.filter(workspace=actor.workspace)
         if actor.has("records.view_all"):
             return queryset
-        membership = actor.membership
-        if membership is None:
+        scope = record_scope(actor)
+        if scope is None:
             return queryset.none()
-        record_type = self.model._meta.label_lower
-        shared_ids = RecordShare.objects.filter(
-            workspace=actor.workspace, record_type=record_type
-        ).filter(Q(membership=membership) | Q(team_id=membership.team_id, team__isnull=False))
-        condition = Q(owner=membership) | Q(pk__in=shared_ids.values("record_id"))
-        if actor.has("records.view_team"):
-            subtree = team_subtree_ids(membership)
-            if subtree:
-                condition |= Q(owner__team_id__in=subtree) | Q(team_id__in=subtree)
-        return queryset.filter(condition)
+        shared = shared_record_ids(actor, self.model._meta.label_lower)
+        return queryset.filter(scope.owned() | Q(pk__in=shared))
 
 
 class OwnedRecord(models.Model):

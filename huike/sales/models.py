@@ -700,15 +700,38 @@ class FunnelRollup(models.Model):
         return f"{self.pipeline_id}: {self.built_at}"
 
 
-class FunnelDelta(models.Model):
-    """What one change of a deal (created, moved, amount or currency changed, deleted) did to
-    its day's FunnelDay: the sums after the change less the sums before, written in the
-    change's own transaction. A report adds them to the stored days; the refresh job folds
-    them in and removes them."""
+class FunnelOwnerDay(models.Model):
+    """A FunnelDay cut by the owner and the team of its deals, as they were when added up:
+    what a role limited by record rules reads, adding up the rows of the owners and teams
+    it may see (huike.sales.funnel). Owner and team are plain ids, not foreign keys: a
+    report maps an id that no longer exists to none, as SET_NULL did to the deals."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
+    owner_id = models.BigIntegerField(null=True)
+    team_id = models.BigIntegerField(null=True)
+    deals = models.PositiveIntegerField(default=0)
+    sums = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [models.Index(fields=["pipeline", "day"], name="funnelownerday_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id} {self.day} {self.owner_id}/{self.team_id}: {self.deals}"
+
+
+class FunnelDelta(models.Model):
+    """What one change of a deal (created, moved, amount, currency or owner changed, deleted)
+    did to its day's FunnelDay and FunnelOwnerDay: the sums after the change less the sums
+    before, per owner and team, written in the change's own transaction. A report adds them
+    to the stored days; the refresh job folds them in and removes them."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    owner_id = models.BigIntegerField(null=True)
+    team_id = models.BigIntegerField(null=True)
     deals = models.IntegerField(default=0)
     sums = models.JSONField(default=dict)
 

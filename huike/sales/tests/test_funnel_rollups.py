@@ -1,6 +1,6 @@
 """The funnel's daily roll-ups: a view-all funnel read from them is the funnel read from the
 deals, before and after the refresh job, whatever changed in between; they are set aside when
-the stages or the time zone change; roles with record rules never read them."""
+the stages or the time zone change. (Roles with record rules: test_funnel_rollups_scoped.)"""
 
 import datetime as dt
 import random
@@ -193,7 +193,7 @@ def test_a_new_time_zone_sets_the_roll_ups_aside_until_rebuilt(
     }
 
 
-def test_a_rep_never_reads_the_roll_ups(
+def test_a_rep_reads_only_their_own_part_of_the_roll_ups(
     workspace: Workspace, owner: Membership, make_member: Callable[..., Membership]
 ) -> None:
     # given: roll-ups over everybody's deals
