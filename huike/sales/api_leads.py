@@ -37,6 +37,8 @@ from huike.sales.api_schemas_leads import (
     LeadSettingsIn,
     LeadSettingsOut,
     ReleaseIn,
+    RepClaimIn,
+    RepClaimOut,
     RevealQuery,
     WebFormIn,
     WebFormOut,
@@ -391,4 +393,38 @@ def lead_settings_update(request: HttpRequest, payload: LeadSettingsIn) -> Any:
     actor = request_actor(request)
     return leads.lead_settings_update(
         actor=actor, claim_limit=payload.claim_limit, follow_up_hours=payload.follow_up_hours
+    )
+
+
+def _rep_claim_out(rep: leads.RepClaim) -> dict[str, Any]:
+    return {
+        "member": rep.membership,
+        "open_leads": rep.held,
+        "own_limit": rep.own_limit,
+        "claim_limit": rep.limit,
+    }
+
+
+@router.get(
+    "/lead-settings/rep-limits",
+    response=list[RepClaimOut],
+    summary="Every rep who can hold leads, with the open leads held and their claim limit",
+)
+def rep_claim_list(request: HttpRequest) -> Any:
+    return [_rep_claim_out(rep) for rep in leads.rep_claims(request_actor(request))]
+
+
+@router.patch(
+    "/lead-settings/rep-limits/{member_id}",
+    response=RepClaimOut,
+    summary="Set a rep's own claim limit (null: the pool's)",
+)
+def rep_claim_set(request: HttpRequest, member_id: uuid.UUID, payload: RepClaimIn) -> Any:
+    actor = request_actor(request)
+    actor.require("leads.configure")
+    membership = lookup_membership(actor.workspace, member_id)
+    leads.rep_claim_limit_set(actor=actor, membership=membership, claim_limit=payload.claim_limit)
+    held, limit = leads.claim_allowance(membership)
+    return _rep_claim_out(
+        leads.RepClaim(membership=membership, held=held, own_limit=payload.claim_limit, limit=limit)
     )

@@ -220,3 +220,16 @@ class LeadSettingsOut(Schema):
 class LeadSettingsIn(Schema):
     claim_limit: int | None = Field(default=None, ge=1, le=100_000)
     follow_up_hours: int | None = Field(default=None, ge=0, le=24 * 365)
+
+
+class RepClaimOut(Schema):
+    member: MemberRef
+    open_leads: int = Field(description="Open leads (not converted, not unqualified) held.")
+    own_limit: int | None = Field(description="The rep's own claim limit; null: the pool's.")
+    claim_limit: int = Field(description="The limit that applies: their own, else the pool's.")
+
+
+class RepClaimIn(Schema):
+    claim_limit: int | None = Field(
+        ge=1, le=100_000, description="The rep's own claim limit; null: back to the pool's."
+    )

@@ -3,8 +3,8 @@
 Rules are evaluated in `position` order and the first whose conditions match *and* that finds
 someone hands the lead out: round-robin over its reps, the rep with the fewest open leads
 (least-load), or a named owner. Round-robin and least-load skip reps at their capacity (the
-rule's, or the workspace's claim limit); when nobody has room the next rule is tried, and a lead
-no rule places stays in the pool.
+rule's, else the rep's claim limit: their own or the workspace's); when nobody has room the
+next rule is tried, and a lead no rule places stays in the pool.
 
 Concurrency: an assigner locks every active rule of the workspace (in primary-key order, after
 the lead it assigns) for the rest of its transaction. Round-robin turns and rep loads are read
@@ -46,13 +46,12 @@ from huike.sales.models import (
     AssignmentStrategy,
     Lead,
     LeadHistory,
-    LeadSettings,
     LeadSource,
     LeadStatus,
     Notification,
 )
 from huike.sales.notifications import notify
-from huike.sales.ownership import lead_owner_change
+from huike.sales.ownership import ClaimLimits, claim_limits, lead_owner_change
 
 # Leads in these statuses are done with: they count towards nobody's load and are never
 # assigned or chased for first contact.
@@ -501,20 +500,6 @@ def open_lead_counts(workspace_id: int, membership_ids: Sequence[int]) -> dict[i
     return dict(counts)
 
 
-def workspace_claim_limit(workspace_id: int) -> int:
-    """The open leads a rep may hold (LeadSettings.claim_limit, its default before the
-    workspace saved its lead settings)."""
-    limit = (
-        LeadSettings.objects.filter(workspace_id=workspace_id)
-        .values_list("claim_limit", flat=True)
-        .first()
-    )
-    if limit is None:
-        default: int = LeadSettings._meta.get_field("claim_limit").get_default()
-        return default
-    return limit
-
-
 def rule_reps(rule: AssignmentRule) -> list[Membership]:
     """Who a rule may give leads to now, in a stable order: its owner, its members or else
     its team's members, leaving out anyone who cannot work leads."""
@@ -534,11 +519,12 @@ def rule_reps(rule: AssignmentRule) -> list[Membership]:
     return [member for member in candidates.order_by("pk") if can_work_leads(member)]
 
 
-def rule_capacity(rule: AssignmentRule, claim_limit: int) -> int | None:
-    """Open leads a rep may hold under this rule; None: a named owner, no limit."""
+def rule_capacity(rule: AssignmentRule, limits: ClaimLimits, rep_id: int) -> int | None:
+    """Open leads the rep may hold under this rule: the rule's capacity, else the rep's claim
+    limit (their own, else the workspace's); None: a named owner, no limit."""
     if rule.strategy == AssignmentStrategy.OWNER:
         return None
-    return rule.capacity or claim_limit
+    return rule.capacity or limits.of(rep_id)
 
 
 def _after_last(reps: list[Membership], last_id: int | None) -> list[Membership]:
@@ -563,16 +549,19 @@ PICKERS: dict[str, Callable[[list[Membership], dict[int, int]], Membership]] = {
 }
 
 
-def _choose(rule: AssignmentRule, claim_limit: int) -> Membership | None:
+def _has_room(rule: AssignmentRule, limits: ClaimLimits, rep_id: int, held: int) -> bool:
+    capacity = rule_capacity(rule, limits, rep_id)
+    return capacity is None or held < capacity
+
+
+def _choose(rule: AssignmentRule, limits: ClaimLimits) -> Membership | None:
     reps = _after_last(rule_reps(rule), rule.last_assigned_id)
     if not reps:
         return None
-    capacity = rule_capacity(rule, claim_limit)
     loads = open_lead_counts(rule.workspace_id, [rep.pk for rep in reps])
-    if capacity is not None:
-        reps = [rep for rep in reps if loads.get(rep.pk, 0) < capacity]
-        if not reps:
-            return None
+    reps = [rep for rep in reps if _has_room(rule, limits, rep.pk, loads.get(rep.pk, 0))]
+    if not reps:
+        return None
     return PICKERS[rule.strategy](reps, loads)
 
 
@@ -661,13 +650,13 @@ def lead_assign_automatically(*, lead: Lead) -> Membership | None:
     if lead.owner_id is not None or lead.status in CLOSED_STATUSES:
         return None
     with transaction.atomic():
-        claim_limit: int | None = None
+        limits: ClaimLimits | None = None
         for rule in _locked_rules(lead.workspace_id):
             if not RuleConditions.of(rule).matches(lead):
                 continue
-            if claim_limit is None:
-                claim_limit = workspace_claim_limit(lead.workspace_id)
-            rep = _choose(rule, claim_limit)
+            if limits is None:
+                limits = claim_limits(lead.workspace_id)
+            rep = _choose(rule, limits)
             if rep is not None:
                 _assign(lead, rule, rep)
                 return rep
@@ -765,11 +754,11 @@ class RepLoad:
 
 def rep_loads(workspace_id: int) -> list[RepLoad]:
     """Every rep of an active rule: open leads held against their capacity."""
-    claim_limit = workspace_claim_limit(workspace_id)
+    limits = claim_limits(workspace_id)
     loads: dict[int, RepLoad] = {}
     for rule in assignment_rules(workspace_id).filter(is_active=True):
-        capacity = rule_capacity(rule, claim_limit)
         for rep in rule_reps(rule):
+            capacity = rule_capacity(rule, limits, rep.pk)
             load = loads.setdefault(rep.pk, RepLoad(rep, 0, None, []))
             load.rules.append(rule.name)
             if capacity is not None:

@@ -10,7 +10,15 @@ from huike.accounts.access import Actor
 from huike.accounts.models import Membership
 from huike.customers.forms import MemberChoiceField, SearchInput, active_members
 from huike.customers.models import Company
-from huike.sales.leads import SCOPE_ALL, SCOPE_MINE, SCOPE_TEAM, LeadFilters, lead_scopes
+from huike.sales.leads import (
+    CLAIM_LIMIT_MAX,
+    SCOPE_ALL,
+    SCOPE_MINE,
+    SCOPE_TEAM,
+    LeadFilters,
+    RepClaim,
+    lead_scopes,
+)
 from huike.sales.models import LeadSource, LeadStatus, Pipeline, ScoreBand, Stage
 from huike.sales.web_forms import FORM_FIELDS
 
@@ -201,6 +209,38 @@ class LeadSettingsForm(forms.Form):
         max_value=24 * 365,
         help_text=_("0 keeps leads with their owner however long nobody follows up."),
     )
+
+
+class RepClaimLimitsForm(forms.Form):
+    """One field per rep: their own claim limit, blank for the workspace's."""
+
+    def __init__(self, reps: list[RepClaim], default: int, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reps = reps
+        for rep in reps:
+            self.fields[self.field_name(rep)] = forms.IntegerField(
+                label=rep.membership.user.display_name,
+                required=False,
+                min_value=1,
+                max_value=CLAIM_LIMIT_MAX,
+                initial=rep.own_limit,
+                widget=forms.NumberInput(attrs={"placeholder": str(default)}),
+            )
+
+    @staticmethod
+    def field_name(rep: RepClaim) -> str:
+        return f"rep_{rep.membership.public_id.hex}"
+
+    def rows(self) -> list[tuple[RepClaim, forms.BoundField]]:
+        return [(rep, self[self.field_name(rep)]) for rep in self.reps]
+
+    def changes(self) -> list[tuple[RepClaim, int | None]]:
+        """The reps whose own limit the form changes, with the new one (None: none)."""
+        return [
+            (rep, self.cleaned_data[self.field_name(rep)])
+            for rep in self.reps
+            if self.cleaned_data[self.field_name(rep)] != rep.own_limit
+        ]
 
 
 class WebFormForm(forms.Form):

@@ -27,13 +27,19 @@ from django.utils.translation import gettext_lazy
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Workspace
 from huike.channels.conversation_actions import ConversationContext
-from huike.core.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from huike.core.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from huike.core.outbox import outbox_publish
 from huike.customers.events import event_record, register_event_kind_labels
 from huike.customers.identities import IdentityKey, identity_key, workspace_rules
 from huike.customers.models import LIFECYCLE_ORDER, Company, Customer, LifecycleStage
 from huike.customers.resolution import NewCustomer, identity_resolve
 from huike.sales.access import visible_leads
+from huike.sales.assignment import assignable_reps, can_work_leads, open_lead_counts
 from huike.sales.models import (
     Activity,
     Deal,
@@ -43,10 +49,11 @@ from huike.sales.models import (
     LeadSource,
     LeadStatus,
     Pipeline,
+    RepClaimLimit,
     Stage,
 )
 from huike.sales.notifications import notify
-from huike.sales.ownership import lead_owner_change
+from huike.sales.ownership import claim_limits, lead_owner_change
 
 logger = logging.getLogger("huike.sales.leads")
 
@@ -186,9 +193,63 @@ def open_leads_of(membership: Membership) -> QuerySet[Lead]:
 
 
 def claim_allowance(membership: Membership) -> tuple[int, int]:
-    """(open leads the rep holds, the workspace's claim limit)."""
-    limit = lead_settings(membership.workspace_id).claim_limit
+    """(open leads the rep holds, their claim limit: their own, else the workspace's)."""
+    limit = claim_limits(membership.workspace_id, [membership.pk]).of(membership.pk)
     return open_leads_of(membership).count(), limit
+
+
+@dataclass(frozen=True)
+class RepClaim:
+    """A rep on the claim-limit list: open leads held, their own limit (None: the
+    workspace's) and the limit that applies."""
+
+    membership: Membership
+    held: int
+    own_limit: int | None
+    limit: int
+
+
+def rep_claims(actor: Actor) -> list[RepClaim]:
+    """Every member who can hold leads, by name, with what they hold and may hold
+    (leads.configure). Four queries."""
+    actor.require("leads.configure")
+    reps = assignable_reps(actor.workspace.pk)
+    limits = claim_limits(actor.workspace.pk)
+    held = open_lead_counts(actor.workspace.pk, [rep.pk for rep in reps])
+    return [
+        RepClaim(
+            membership=rep,
+            held=held.get(rep.pk, 0),
+            own_limit=limits.own.get(rep.pk),
+            limit=limits.of(rep.pk),
+        )
+        for rep in reps
+    ]
+
+
+def rep_claim_limit_set(
+    *, actor: Actor, membership: Membership, claim_limit: int | None
+) -> RepClaimLimit | None:
+    """Give the rep a claim limit of their own, or (None) put them back on the workspace's
+    (leads.configure). Leads they hold beyond a lowered limit stay with them; they cannot
+    claim, nor be given by a rule without a capacity, until they hold fewer."""
+    actor.require("leads.configure")
+    if membership.workspace_id != actor.workspace.pk:
+        raise NotFoundError(_("No such member."))
+    if claim_limit is None:
+        RepClaimLimit.objects.filter(membership=membership).delete()
+        return None
+    if not can_work_leads(membership):
+        raise InvalidInputError(_("This member cannot hold leads."), field="member_id")
+    if not 1 <= claim_limit <= CLAIM_LIMIT_MAX:
+        raise InvalidInputError(
+            _("Between 1 and %(max)d.") % {"max": CLAIM_LIMIT_MAX}, field="claim_limit"
+        )
+    own, _created = RepClaimLimit.objects.update_or_create(
+        membership=membership,
+        defaults={"workspace_id": membership.workspace_id, "claim_limit": claim_limit},
+    )
+    return own
 
 
 def _member(actor: Actor) -> Membership:
@@ -530,7 +591,7 @@ def lead_claim(*, actor: Actor, lead: Lead) -> Lead:
         held, limit = claim_allowance(member)
         if held >= limit:
             raise ConflictError(
-                _("You hold %(count)d open leads, the most a rep may hold.") % {"count": held}
+                _("You hold %(count)d open leads, the most you may hold.") % {"count": held}
             )
         lead_owner_change(lead=locked, to_owner=member, kind=LeadHistory.Kind.CLAIMED, actor=member)
     return locked

@@ -256,6 +256,20 @@ class LeadSettings(models.Model):
         return f"lead settings of {self.workspace_id}"
 
 
+class RepClaimLimit(models.Model):
+    """One rep's own claim limit: the open leads this member may hold instead of the
+    workspace's LeadSettings.claim_limit, both for claims from the pool and for assignment
+    rules without a capacity of their own (a part-time rep, a new hire, a team lead)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="+")
+    claim_limit = models.PositiveIntegerField(_("leads this rep may hold"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"claim limit of {self.membership_id}: {self.claim_limit}"
+
+
 class WebForm(models.Model):
     """An embeddable lead-capture form: a <script> with `public_key` renders it on any site."""
 

@@ -20,6 +20,7 @@ from huike.sales.access import access_assignment_rule
 from huike.sales.assignment import RuleConditions
 from huike.sales.forms_assignment import AssignmentRuleForm
 from huike.sales.models import AssignmentRule, AssignmentStrategy, LeadSource
+from huike.sales.ownership import claim_limits
 
 TEMPLATES = "sales/assignment/"
 # How far a move button moves a rule: one place up or down.
@@ -125,7 +126,7 @@ def settings_assignment(request: HttpRequest, actor: Actor) -> HttpResponse:
             "rows": rows,
             "form": form,
             "loads": assignment.rep_loads(workspace_id),
-            "claim_limit": assignment.workspace_claim_limit(workspace_id),
+            "claim_limit": claim_limits(workspace_id, []).default,
             "pending": assignment.pending_leads(workspace_id, active).count(),
         },
     )

@@ -38,6 +38,7 @@ from huike.sales.forms_leads import (
     LeadReleaseForm,
     LeadSettingsForm,
     LeadStatusForm,
+    RepClaimLimitsForm,
     WebFormForm,
 )
 from huike.sales.leads import LeadData, LeadFilters
@@ -381,22 +382,38 @@ def _snippet(request: HttpRequest, form: WebForm) -> str:
 def settings_leads(request: HttpRequest, actor: Actor) -> HttpResponse:
     actor.require("leads.configure")
     current = leads.lead_settings(actor.workspace)
+    posted = request.POST if request.method == "POST" else None
+    # Two forms on the page: the claim limits per rep post "save_reps", the pool the rest.
+    for_reps = posted is not None and "save_reps" in posted
     form = LeadSettingsForm(
-        request.POST if request.method == "POST" else None,
+        None if for_reps else posted,
         initial={"claim_limit": current.claim_limit, "follow_up_hours": current.follow_up_hours},
     )
-    if request.method == "POST" and form.is_valid():
+    reps_form = RepClaimLimitsForm(
+        leads.rep_claims(actor),
+        current.claim_limit,
+        posted if for_reps else None,
+    )
+    if form.is_bound and form.is_valid():
         leads.lead_settings_update(actor=actor, **form.cleaned_data)
         messages.success(request, _("Lead pool settings saved."))
         return redirect("sales:settings_leads")
+    if reps_form.is_bound and reps_form.is_valid():
+        for rep, limit in reps_form.changes():
+            leads.rep_claim_limit_set(actor=actor, membership=rep.membership, claim_limit=limit)
+        messages.success(request, _("Claim limits saved."))
+        return redirect(reverse("sales:settings_leads") + "#rep-limits")
     forms_list = WebForm.objects.filter(workspace=actor.workspace).order_by("name", "pk")
     return render(
         request,
         _template("settings.html"),
         {
             "form": form,
+            "reps_form": reps_form,
+            "claim_limit": current.claim_limit,
             "web_forms": [(web_form, _snippet(request, web_form)) for web_form in forms_list],
         },
+        status=400 if (form.is_bound or reps_form.is_bound) else 200,
     )
 
 

@@ -192,6 +192,10 @@ API: dict[tuple[str, str], Op] = {
     ("PATCH", "/api/v1/lead-settings"): Op(
         "own", lambda w: {"claim_limit": 7, "follow_up_hours": 3}, outsider=200
     ),
+    ("GET", "/api/v1/lead-settings/rep-limits"): Op("list", other_rep=403),
+    ("PATCH", "/api/v1/lead-settings/rep-limits/{member_id}"): Op(
+        "setting", lambda w: {"claim_limit": 5}, ids={"member_id": _member}
+    ),
     # scoring
     ("GET", "/api/v1/lead-scoring-rules"): Op("list"),
     ("POST", "/api/v1/lead-scoring-rules"): Op(
