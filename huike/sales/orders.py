@@ -507,6 +507,26 @@ def _order_deal(actor: Actor, order: Order, deal_id: uuid.UUID) -> Deal:
     return deal
 
 
+def _save_linking(order: Order, **options: Any) -> None:
+    """Save an order that may just have been linked to a deal. Two writers linking different
+    orders to the same deal both pass _order_deal's check when neither has committed; the
+    second then fails the one-order-per-deal constraint, which is the conflict _order_deal
+    reports (anything else is raised as it is)."""
+    if order.deal_id is None:
+        order.save(**options)
+        return
+    try:
+        with transaction.atomic():
+            order.save(**options)
+    except IntegrityError:
+        taken = Order.objects.filter(workspace_id=order.workspace_id, deal_id=order.deal_id)
+        if order.pk is not None and not options.get("force_insert"):
+            taken = taken.exclude(pk=order.pk)
+        if taken.exists():
+            raise ConflictError(_("The deal has an order already."), field="deal_id") from None
+        raise
+
+
 def _order_fields(order: Order, data: OrderData) -> None:
     if data.status is not None:
         order.status = _choice(data.status, OrderStatus, field="status")
@@ -540,7 +560,7 @@ def _order_create(
     if data.deal_id is not None:
         order.deal = _order_deal(actor, order, data.deal_id)
     order.total = _lines_total(lines)
-    order.save(force_insert=True)
+    _save_linking(order, force_insert=True)
     _lines_write(order, lines, is_new=True)
     _record_created(order)
     if data.payment_status == PaymentStatus.REFUNDED:
@@ -565,7 +585,7 @@ def _order_apply(order: Order, data: OrderData, actor: Actor) -> None:
         _payment_change(order, data.payment_status, data.paid_at)
     elif data.paid_at is not None and order.payment_status == PaymentStatus.PAID:
         order.paid_at = data.paid_at
-    order.save()
+    _save_linking(order)
 
 
 def _locked(order_pk: int) -> Order:

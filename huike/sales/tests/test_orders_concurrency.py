@@ -1,23 +1,30 @@
 """Order upserts and orders from won deals under real concurrent transactions (PostgreSQL;
-SQLite serializes writers, so the races cannot happen there)."""
+SQLite serializes writers, so the races cannot happen there). Two orders linked to one deal at
+once: the second writer's check cannot see the first's uncommitted link, so the database's
+one-order-per-deal constraint decides, and the loser gets the same conflict (409) as a link
+refused up front — never a server error, and nothing of its change is kept."""
 
+import threading
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from django.db import connection, connections, transaction
 
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Workspace
+from huike.core.errors import ConflictError
 from huike.customers.models import Customer, Event
 
 # The customers part's PostgreSQL-only guard, shared rather than copied.
 from huike.customers.tests.test_resolution_concurrency import (
     _postgresql_only,  # noqa: F401
 )
-from huike.sales.models import Order, OrderLine
+from huike.sales.models import Deal, Order, OrderLine
 from huike.sales.orders import OrderData, order_from_deal, order_upsert
-from huike.sales.tests.test_orders_support import line, make_customer, make_deal
-from tests.concurrency import run_together
+from huike.sales.tests.test_orders_support import line, make_customer, make_deal, make_order
+from tests.concurrency import STUCK_SECONDS, run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # Each race is run this many times with a fresh external id: the two writers meet at a barrier
@@ -78,3 +85,104 @@ def test_two_wins_of_one_deal_make_one_order(workspace: Workspace, owner: Member
         assert Order.objects.filter(deal=deal).count() == 1
     assert Event.objects.filter(customer=customer, kind="order.created").count() == ROUNDS
     assert Customer.objects.filter(workspace=workspace).count() == 1
+
+
+def _waiting_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _race(first: Callable[[], Any], second: Callable[[], Any]) -> list[BaseException]:
+    """`first` in a transaction held open until `second` (on another connection) is blocked
+    on it; then `first` commits. What the second raised."""
+    written, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    first_errors: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                first()
+                written.set()
+                release.wait(STUCK_SECONDS)
+        except BaseException as error:
+            first_errors.append(error)
+        finally:
+            written.set()
+            connections.close_all()
+
+    def follow() -> None:
+        try:
+            written.wait(STUCK_SECONDS)
+            second()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=hold), threading.Thread(target=follow)]
+    for thread in threads:
+        thread.start()
+    assert written.wait(STUCK_SECONDS)
+    # Polls until the second writer waits for the first's row (not a timing: a condition).
+    for _attempt in range(STUCK_SECONDS * 20):
+        if _waiting_on_a_lock():
+            break
+        threading.Event().wait(0.05)
+    release.set()
+    for thread in threads:
+        thread.join(STUCK_SECONDS)
+    assert not any(thread.is_alive() for thread in threads)
+    assert first_errors == []
+    return errors
+
+
+def _link(actor: Actor, order: Order, deal: Deal) -> Callable[[], Any]:
+    return lambda: order_upsert(
+        actor=actor,
+        data=OrderData(external_id=order.external_id, deal_id=deal.public_id, status="confirmed"),
+    )
+
+
+def test_two_existing_orders_linked_to_one_deal_at_once_one_wins_the_other_conflicts(
+    owner_actor: Actor,
+) -> None:
+    # given two synced orders of the deal's customer
+    customer = make_customer(owner_actor.workspace)
+    deal = make_deal(owner_actor.workspace, customer=customer, owner=None)
+    first = make_order(owner_actor, customer, "SHOP-1")
+    second = make_order(owner_actor, customer, "SHOP-2")
+    status_before = second.status
+    assert status_before != "confirmed"
+    # when both are synced again with the deal at the same moment
+    errors = _race(_link(owner_actor, first, deal), _link(owner_actor, second, deal))
+    # then: the first holds the deal, the second got a conflict naming the field and is as
+    # it was (its status too: nothing of the losing change is kept)
+    assert [type(error) for error in errors] == [ConflictError]
+    assert getattr(errors[0], "field", None) == "deal_id"
+    assert Order.objects.get(pk=first.pk).deal_id == deal.pk
+    second.refresh_from_db()
+    assert (second.deal_id, second.status) == (None, status_before)
+
+
+def test_two_new_orders_without_external_ids_for_one_deal_at_once(owner_actor: Actor) -> None:
+    # given
+    customer = make_customer(owner_actor.workspace)
+    deal = make_deal(owner_actor.workspace, customer=customer, owner=None)
+
+    def create() -> Any:
+        return order_upsert(
+            actor=owner_actor,
+            data=OrderData(customer_id=customer.public_id, deal_id=deal.public_id, lines=[line()]),
+        )
+
+    # when
+    errors = _race(create, create)
+    # then: one order, linked; the other writer's order was never made
+    assert [type(error) for error in errors] == [ConflictError]
+    assert list(Order.objects.values_list("deal_id", flat=True)) == [deal.pk]
