@@ -5,8 +5,8 @@ run through a cursor (no ORM, no Python after the rows come back).
 Seeds one workspace with N deals over three years in one pipeline (20 reps in 4 teams; 65 %
 open, 20 % won, 15 % lost; every deal with its stage history as the services write it: the
 creation, then each move), with COPY.
-Then builds the funnel's daily roll-ups (huike.sales.funnel.funnel_refresh, timed once) and
-times, over --runs runs each:
+Then builds the funnel's roll-ups (huike.sales.funnel.funnel_refresh, timed once: days and
+months, per pipeline and per owner and team) and times, over --runs runs each:
 
   - funnel_report for the whole three years (every deal) and for the default 90 days, from
     the roll-ups; then again after --moves deals of old days were moved through deal_move
@@ -17,10 +17,13 @@ times, over --runs runs each:
     was before them, from the deals; every run checks the two agree after the build, with
     deltas, after the fold and after a rebuild,
 
-as the admin (a view-all role: the widest scope, no record-rule filter to help). Limits: the
+as the admin (a view-all role: the widest scope, no record-rule filter to help); then the
+funnel and forecast of a manager of one of the four teams (record rules: from the rows per
+owner and team, and from the deals as before them; the two checked to agree after the build,
+with deltas, after the fold and after a rebuild). Limits: the
 funnel's and the forecast's aggregates over the deals written by hand in SQL, and the bare
-reads of the stored rows (SELECT of the FunnelDay rows; the ForecastMonth rows summed per key,
-no Python).
+reads of the stored rows (SELECT of the FunnelDay / FunnelOwnerDay rows the report reads; the
+ForecastMonth rows summed per key, no Python).
 
 Usage (creates and drops its own database, huike_bench_reports):
   .venv/bin/python bench/sales_reports.py --deals 1000000 \
@@ -425,14 +428,23 @@ def main() -> None:
             )
             cursor.fetchall()
 
+    def stored_rows(date_from: dt.date, date_to: dt.date) -> tuple[str, list[Any]]:
+        """The rows the report reads, by hand: a month's row for each month wholly inside the
+        period, a day's row for each other day (huike.sales.funnel.stored_rows)."""
+        first = date_from if date_from.day == 1 else reports.month_add(date_from, 1)
+        end = (date_to + dt.timedelta(days=1)).replace(day=1)
+        return (
+            "pipeline_id = %s AND ((is_month AND day >= %s AND day < %s) OR (NOT is_month"
+            " AND day >= %s AND day <= %s AND (day < %s OR day >= %s)))",
+            [pipeline.pk, first, end, date_from, date_to, first, end],
+        )
+
     def bare_days(date_from: dt.date, date_to: dt.date) -> Callable[[], Any]:
+        where, params = stored_rows(date_from, date_to)
+
         def run() -> None:
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT deals, sums FROM sales_funnelday"
-                    " WHERE pipeline_id = %s AND day >= %s AND day <= %s",
-                    [pipeline.pk, date_from, date_to],
-                )
+                cursor.execute(f"SELECT deals, sums FROM sales_funnelday WHERE {where}", params)
                 cursor.fetchall()
 
         return run
@@ -510,9 +522,22 @@ def main() -> None:
             transaction.set_rollback(True)
         return report
 
+    def manager_forecast() -> Any:
+        return reports.forecast_report(manager_actor, group="rep")
+
+    def manager_forecast_from_the_deals() -> Any:
+        with transaction.atomic():
+            FunnelRollup.objects.filter(pipeline=pipeline).update(built_at=None)
+            report = manager_forecast()
+            transaction.set_rollback(True)
+        return report
+
     def check_manager(when: str) -> None:
         assert manager_funnel() == manager_funnel_from_the_deals(), (
             f"the manager's funnel from the roll-ups disagrees with the deals {when}"
+        )
+        assert figures(manager_forecast()) == figures(manager_forecast_from_the_deals()), (
+            f"the manager's forecast from the roll-ups disagrees with the deals {when}"
         )
 
     subtree = team_subtree_ids(manager)
@@ -521,12 +546,14 @@ def main() -> None:
         *Membership.objects.filter(team_id__in=subtree).values_list("pk", flat=True),
     ]
 
+    owner_where, owner_params = stored_rows(*whole)
+
     def bare_owner_days() -> None:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT deals, sums FROM sales_funnelownerday WHERE pipeline_id = %s"
-                " AND day >= %s AND day <= %s AND (owner_id = ANY(%s) OR team_id = ANY(%s))",
-                [pipeline.pk, *whole, owners, subtree],
+                f"SELECT deals, sums FROM sales_funnelownerday WHERE {owner_where}"
+                " AND (owner_id = ANY(%s) OR team_id = ANY(%s))",
+                [*owner_params, owners, subtree],
             )
             cursor.fetchall()
 
@@ -547,8 +574,13 @@ def main() -> None:
         bare_funnel(*whole),
     )
     line(
-        f"forecast, a manager of 1 of {TEAMS} teams / SQL (all)",
-        lambda: reports.forecast_report(manager_actor, group="rep"),
+        f"forecast, a manager of 1 of {TEAMS} teams, roll-ups / SQL (all)",
+        manager_forecast,
+        bare_forecast,
+    )
+    line(
+        f"forecast, a manager of 1 of {TEAMS} teams, from the deals / SQL (all)",
+        manager_forecast_from_the_deals,
         bare_forecast,
     )
     expected = funnel_whole()

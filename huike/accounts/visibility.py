@@ -51,6 +51,19 @@ class RecordScope:
         return condition
 
 
+def scope_of_ids(scope: RecordScope, workspace_id: int) -> Q:
+    """`scope.owned()` for rows that keep a record's owner and team as plain ids
+    (`owner_id`, `team_id`; roll-ups, which cannot join the owner's membership): the owners
+    are looked up now, in one query, so a member moved to another team takes their rows
+    along, as the record rules take their records."""
+    owners = [scope.membership_id]
+    if scope.teams:
+        owners += Membership.objects.filter(
+            workspace_id=workspace_id, team_id__in=scope.teams
+        ).values_list("pk", flat=True)
+    return Q(owner_id__in=owners) | Q(team_id__in=scope.teams)
+
+
 def record_scope(actor: "Actor") -> RecordScope | None:
     """The actor's record rules; None for roles that see everything and for actors without a
     membership (who see nothing: check `records.view_all` first)."""

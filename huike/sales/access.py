@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from huike.accounts.access import Actor, parse_public_id
+from huike.accounts.visibility import RecordScope, shared_record_ids
 from huike.core.errors import NotFoundError
 from huike.sales.models import (
     Activity,
@@ -47,6 +48,20 @@ def visible_deals(actor: Actor) -> QuerySet[Deal]:
     actor.require("deals.view")
     queryset: QuerySet[Deal] = Deal.objects.visible_to(actor)
     return queryset
+
+
+def shared_only_deals(
+    actor: Actor, scope: RecordScope, deals: QuerySet[Deal]
+) -> QuerySet[Deal] | None:
+    """Of `deals`, those the actor (limited by record rules: `scope`) sees only because they
+    were shared with them or their team, which roll-ups per owner and team leave out; None
+    when nothing is shared with them. One query."""
+    shared = list(
+        shared_record_ids(actor, Deal._meta.label_lower).values_list("record_id", flat=True)
+    )
+    if not shared:
+        return None
+    return deals.filter(pk__in=shared).exclude(scope.owned())
 
 
 def visible_tasks(actor: Actor) -> QuerySet[Task]:

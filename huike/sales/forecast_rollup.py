@@ -15,7 +15,9 @@ kept by the same calls (huike.sales.funnel): `funnel_track` takes a deal's key b
 change, `funnel_changed` writes the difference as delta rows in the change's transaction, the
 refresh job folds them in, and a rebuild (stages or time zone changed) adds them up again from
 the deals. A report adds the folded rows and the deltas in one statement. Roles limited by
-record rules read their deals (huike.sales.reports).
+record rules add up the rows of the owners and teams they see (owners looked up when the
+report runs, huike.accounts.visibility.scope_of_ids) and read the deals shared with them
+apart (huike.sales.reports).
 """
 
 import datetime as dt
@@ -26,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, DateField, Sum
+from django.db.models import Count, DateField, Q, Sum
 from django.db.models.functions import TruncMonth
 
 from huike.sales.models import Deal, ForecastMonth, FunnelRollup, Pipeline, Stage, StageKind
@@ -253,10 +255,17 @@ class ForecastSum:
 
 
 def forecast_sums(
-    pipelines: Sequence[Pipeline], currency: str, start: dt.date, end: dt.date, *, won_only: bool
+    pipelines: Sequence[Pipeline],
+    currency: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    won_only: bool,
+    where: Q | None = None,
 ) -> list[ForecastSum]:
     """The summed rows (folded and deltas, one statement) of `pipelines` in `currency` for the
-    months in [start, end); the won ones only with `won_only`. Keys whose sums came back to
+    months in [start, end); the won ones only with `won_only`; only those `where` picks (by
+    owner and team: what a role limited by record rules sees). Keys whose sums came back to
     nothing are left out."""
     if not pipelines:
         return []
@@ -269,6 +278,8 @@ def forecast_sums(
     )
     if won_only:
         rows = rows.filter(status=StageKind.WON)
+    if where is not None:
+        rows = rows.filter(where)
     grouped = (
         rows.values_list("pipeline_id", *KEY_FIELDS)
         .annotate(count=Sum("deals"), total=Sum("amount"))

@@ -11,22 +11,23 @@ over the moves out of it. Every figure is an aggregate over
 `huike.sales.access.visible_deals(actor)`, so record rules apply.
 
 Roll-ups. Everything the funnel adds up is additive per deal, so it is added up per day of
-creation (`FunnelSums`, stored as FunnelDay rows): a view-all role's funnel over three years
-reads ~1,100 rows instead of a million deals and their moves. The same sums are kept per day,
-owner and team (FunnelOwnerDay) for roles limited by record rules: a rep adds up their own
-rows, a manager those of the members of their team subtree and of the deals filed under its
-teams (owner and team resolved when the report runs, as the record rules resolve them, so a
-member moved to another team takes their rows along), and the deals seen only through a
-share are read from the deals apart. Every write that changes what a deal contributes
+creation (`FunnelSums`, stored as FunnelDay rows) and per month: a view-all role's funnel over
+three years reads a row for each whole month and a row for each day of the months the period
+only cuts into (`stored_rows`: ~100 rows instead of a million deals and their moves). The same
+sums are kept per owner and team (FunnelOwnerDay) for roles limited by record rules: a rep adds
+up their own rows, a manager those of the members of their team subtree and of the deals filed
+under its teams (owner and team resolved when the report runs, as the record rules resolve
+them, so a member moved to another team takes their rows along), and the deals seen only
+through a share are read from the deals apart. Every write that changes what a deal contributes
 (create, move, a change of a field the roll-ups add up or of the owner, delete) computes the
 deal's sums before and after (`funnel_track`, `funnel_changed`, with the same queries as a
 day's deals) and writes the difference as a FunnelDelta (per day, owner and team) in the same
 transaction; a report adds the stored rows and the deltas in one statement, so it is exact
-whether or not the refresh has run. The `sales.refresh_funnels` job folds the deltas into
-both kinds of rows every minute. The rows are only used while the pipeline's stages (order
-and kinds) and the workspace time zone are the ones they were built for (FunnelRollup.basis);
-otherwise reports read the deals and the job rebuilds the rows. The same calls, state and job
-keep the forecast's monthly roll-ups (huike.sales.forecast_rollup).
+whether or not the refresh has run. The `sales.refresh_funnels` job folds the deltas into the
+days and months of both kinds of rows every minute. The rows are only used while the pipeline's
+stages (order and kinds) and the workspace time zone are the ones they were built for
+(FunnelRollup.basis); otherwise reports read the deals and the job rebuilds the rows. The same
+calls, state and job keep the forecast's monthly roll-ups (huike.sales.forecast_rollup).
 """
 
 import datetime as dt
@@ -59,10 +60,13 @@ from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
 from huike.accounts.access import Actor
-from huike.accounts.models import Membership
-from huike.accounts.visibility import RecordScope, record_scope, shared_record_ids
+from huike.accounts.visibility import (
+    RecordScope,
+    record_scope,
+    scope_of_ids,
+)
 from huike.core.errors import InvalidInputError
-from huike.sales.access import visible_deals
+from huike.sales.access import shared_only_deals, visible_deals
 from huike.sales.forecast_rollup import (
     ForecastKey,
     deal_forecast_key,
@@ -83,7 +87,7 @@ from huike.sales.models import (
     Stage,
     StageKind,
 )
-from huike.sales.reports import cents, day_start
+from huike.sales.reports import cents, day_start, month_add
 
 # The funnel's period when none is asked for: the last 90 days, today included.
 FUNNEL_DEFAULT_DAYS = 90
@@ -433,6 +437,34 @@ def _per_day(sums: Mapping[FunnelKey, FunnelSums]) -> dict[FunnelKey, FunnelSums
     return days
 
 
+def _per_month(sums: Mapping[FunnelKey, FunnelSums]) -> dict[FunnelKey, FunnelSums]:
+    """The sums added up per month (keyed by its first day), owner and team kept."""
+    months: dict[FunnelKey, FunnelSums] = {}
+    for key, value in sums.items():
+        month = key._replace(day=key.day.replace(day=1))
+        months.setdefault(month, FunnelSums()).add(value)
+    return months
+
+
+# The four kinds of stored rows: (model, is_month).
+STORED = (
+    (FunnelDay, False),
+    (FunnelDay, True),
+    (FunnelOwnerDay, False),
+    (FunnelOwnerDay, True),
+)
+
+
+def _stored_sums(
+    model: type[FunnelDay] | type[FunnelOwnerDay],
+    is_month: bool,
+    per_owner: Mapping[FunnelKey, FunnelSums],
+) -> dict[FunnelKey, FunnelSums]:
+    """What the `model`'s rows of one kind hold, from the sums per day, owner and team."""
+    sums = dict(per_owner) if model is FunnelOwnerDay else _per_day(per_owner)
+    return _per_month(sums) if is_month else sums
+
+
 def _rebuild(pipeline: Pipeline, state: FunnelRollup) -> int:
     all_stages, stages, zone = _stages_and_zone(pipeline)
     deals = Deal.objects.filter(workspace_id=pipeline.workspace_id, pipeline=pipeline)
@@ -442,20 +474,24 @@ def _rebuild(pipeline: Pipeline, state: FunnelRollup) -> int:
         if first is not None
         else {}
     )
-    days = _per_day(sums)
     FunnelDay.objects.filter(pipeline=pipeline).delete()
     FunnelOwnerDay.objects.filter(pipeline=pipeline).delete()
     FunnelDelta.objects.filter(pipeline=pipeline).delete()
-    for model, rows in ((FunnelDay, days), (FunnelOwnerDay, sums)):
+    for model, is_month in STORED:
+        rows = _stored_sums(model, is_month, sums)
         model.objects.bulk_create(
-            [_stored(model, pipeline, key, value) for key, value in rows.items() if value.deals],
+            [
+                _stored(model, pipeline, key, value, is_month)
+                for key, value in rows.items()
+                if value.deals
+            ],
             batch_size=1_000,
         )
     forecast_rebuild(pipeline, zone)
     state.basis = rollup_basis(all_stages, zone)
     state.built_at = now()
     state.save(update_fields=["basis", "built_at"])
-    return len(days)
+    return len({key.day for key in sums})
 
 
 def _stored(
@@ -463,12 +499,14 @@ def _stored(
     pipeline: Pipeline,
     key: FunnelKey,
     value: FunnelSums,
+    is_month: bool,
 ) -> Any:
     extra = {} if model is FunnelDay else {"owner_id": key.owner_id, "team_id": key.team_id}
     return model(
         workspace_id=pipeline.workspace_id,
         pipeline=pipeline,
         day=key.day,
+        is_month=is_month,
         deals=value.deals,
         sums=value.as_json(),
         **extra,
@@ -483,14 +521,16 @@ def _key_of(row: FunnelDay | FunnelOwnerDay) -> FunnelKey:
 
 def _fold_into(
     model: type[FunnelDay] | type[FunnelOwnerDay],
+    is_month: bool,
     pipeline: Pipeline,
     deltas: Mapping[FunnelKey, FunnelSums],
 ) -> None:
-    """Add the summed deltas into the model's stored rows: new keys get a row, keys taken
-    back to nothing lose theirs."""
+    """Add the summed deltas into the model's stored rows of one kind (days or months): new
+    keys get a row, keys taken back to nothing lose theirs."""
     days = {key.day for key in deltas}
     stored: dict[FunnelKey, Any] = {
-        _key_of(row): row for row in model.objects.filter(pipeline=pipeline, day__in=days)
+        _key_of(row): row
+        for row in model.objects.filter(pipeline=pipeline, is_month=is_month, day__in=days)
     }
     created: list[Any] = []
     changed: list[Any] = []
@@ -498,7 +538,7 @@ def _fold_into(
     for key, delta in deltas.items():
         row = stored.get(key)
         if row is None:
-            row = _stored(model, pipeline, key, FunnelSums())
+            row = _stored(model, pipeline, key, FunnelSums(), is_month)
         total = FunnelSums.from_row(row.deals, row.sums)
         total.add(delta)
         total.drop_zeros()
@@ -514,9 +554,10 @@ def _fold_into(
 
 
 def _fold(pipeline: Pipeline) -> int:
-    """Add the deltas written so far into their days (FunnelDay) and their days per owner
-    and team (FunnelOwnerDay) and remove them; the caller holds the roll-up state. Only the
-    deltas read are removed: one committed meanwhile stays. Returns the number of days."""
+    """Add the deltas written so far into their days and months (FunnelDay) and their days
+    and months per owner and team (FunnelOwnerDay) and remove them; the caller holds the
+    roll-up state. Only the deltas read are removed: one committed meanwhile stays. Returns
+    the number of days."""
     deltas = list(
         FunnelDelta.objects.filter(pipeline=pipeline).values_list(
             "pk", "day", "owner_id", "team_id", "deals", "sums"
@@ -528,13 +569,12 @@ def _fold(pipeline: Pipeline) -> int:
     for _pk, day, owner_id, team_id, deals, data in deltas:
         key = FunnelKey(day, owner_id, team_id)
         by_key.setdefault(key, FunnelSums()).add(FunnelSums.from_row(deals, data))
-    by_day = _per_day(by_key)
-    _fold_into(FunnelDay, pipeline, by_day)
-    _fold_into(FunnelOwnerDay, pipeline, by_key)
+    for model, is_month in STORED:
+        _fold_into(model, is_month, pipeline, _stored_sums(model, is_month, by_key))
     ids = [pk for pk, *_rest in deltas]
     for start in range(0, len(ids), DELETE_BATCH):
         FunnelDelta.objects.filter(pk__in=ids[start : start + DELETE_BATCH]).delete()
-    return len(by_day)
+    return len({key.day for key in by_key})
 
 
 def _stages_and_zone(pipeline: Pipeline) -> tuple[list[Stage], list[Stage], ZoneInfo]:
@@ -673,6 +713,19 @@ def funnel_deals(
     )
 
 
+def stored_rows(date_from: dt.date, date_to: dt.date) -> Q:
+    """The stored rows that add up the period: a month's row for each month wholly inside
+    it, a day's row for each day of the months it only cuts into."""
+    first = date_from if date_from.day == 1 else month_add(date_from.replace(day=1), 1)
+    end = (date_to + dt.timedelta(days=1)).replace(day=1)
+    days = Q(is_month=False, day__gte=date_from, day__lte=date_to)
+    if first >= end:
+        return days
+    return Q(is_month=True, day__gte=first, day__lt=end) | (
+        days & (Q(day__lt=first) | Q(day__gte=end))
+    )
+
+
 def _rolled_up(
     actor: Actor,
     pipeline: Pipeline,
@@ -690,22 +743,18 @@ def _rolled_up(
     if state is None or state.basis != rollup_basis(all_stages, actor.workspace.zone):
         return None
     period = Q(pipeline=pipeline, day__gte=date_from, day__lte=date_to)
+    stored = Q(pipeline=pipeline) & stored_rows(date_from, date_to)
     total = FunnelSums()
     days: QuerySet[Any]
     if actor.has("records.view_all"):
-        days = FunnelDay.objects.filter(period)
+        days = FunnelDay.objects.filter(stored)
         deltas = FunnelDelta.objects.filter(period)
     else:
         scope = record_scope(actor)
         if scope is None:
             return total
-        owners = [scope.membership_id]
-        if scope.teams:
-            owners += Membership.objects.filter(
-                workspace=actor.workspace, team_id__in=scope.teams
-            ).values_list("pk", flat=True)
-        seen = Q(owner_id__in=owners) | Q(team_id__in=scope.teams)
-        days = FunnelOwnerDay.objects.filter(period, seen)
+        seen = scope_of_ids(scope, actor.workspace.pk)
+        days = FunnelOwnerDay.objects.filter(stored, seen)
         deltas = FunnelDelta.objects.filter(period, seen)
         total.add(_shared_only(actor, scope, pipeline, all_stages, date_from, date_to))
     for deals, data in days.values_list("deals", "sums").union(
@@ -728,19 +777,19 @@ def _shared_only(
     funnel (the others are in the rows of the owners and teams they see). One query when
     nothing is shared with them; four otherwise."""
     total = FunnelSums()
-    shared = list(
-        shared_record_ids(actor, Deal._meta.label_lower).values_list("record_id", flat=True)
-    )
-    if not shared:
-        return total
     zone = actor.workspace.zone
-    deals = Deal.objects.filter(
-        workspace=actor.workspace,
-        pipeline=pipeline,
-        pk__in=shared,
-        created_at__gte=day_start(date_from, zone),
-        created_at__lt=day_start(date_to + dt.timedelta(days=1), zone),
-    ).exclude(scope.owned())
+    deals = shared_only_deals(
+        actor,
+        scope,
+        Deal.objects.filter(
+            workspace=actor.workspace,
+            pipeline=pipeline,
+            created_at__gte=day_start(date_from, zone),
+            created_at__lt=day_start(date_to + dt.timedelta(days=1), zone),
+        ),
+    )
+    if deals is None:
+        return total
     since = day_start(date_from, zone)
     for value in funnel_sums(deals, pipeline, _funnel_stages(all_stages), zone, since).values():
         total.add(value)

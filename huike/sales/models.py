@@ -681,23 +681,28 @@ class DealStageChange(models.Model):
 
 class FunnelDay(models.Model):
     """The funnel of one pipeline's deals created on one day (in the workspace's time zone),
-    added up, so that a funnel over years reads a row a day instead of every deal and move.
-    Kept by huike.sales.funnel; `sums` holds per-stage counts and seconds and the won/lost
-    totals per currency (see funnel.FunnelSums)."""
+    added up, so that a funnel over years reads a row a day instead of every deal and move;
+    rows with `is_month` add up a whole month (`day` is its first), so that it reads a row a
+    month for the months wholly inside the period and a row a day for the rest. Kept by
+    huike.sales.funnel; `sums` holds per-stage counts and seconds and the won/lost totals
+    per currency (see funnel.FunnelSums)."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
+    is_month = models.BooleanField(default=False)
     deals = models.PositiveIntegerField(default=0)
     sums = models.JSONField(default=dict)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["pipeline", "day"], name="funnelday_unique_day")
+            models.UniqueConstraint(
+                fields=["pipeline", "is_month", "day"], name="funnelday_unique_day"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.pipeline_id} {self.day}: {self.deals}"
+        return f"{self.pipeline_id} {self.day}{' (month)' if self.is_month else ''}: {self.deals}"
 
 
 class FunnelRollup(models.Model):
@@ -715,14 +720,16 @@ class FunnelRollup(models.Model):
 
 
 class FunnelOwnerDay(models.Model):
-    """A FunnelDay cut by the owner and the team of its deals, as they were when added up:
-    what a role limited by record rules reads, adding up the rows of the owners and teams
-    it may see (huike.sales.funnel). Owner and team are plain ids, not foreign keys: a
-    report maps an id that no longer exists to none, as SET_NULL did to the deals."""
+    """A FunnelDay (a day's or, with `is_month`, a month's) cut by the owner and the team of
+    its deals, as they were when added up: what a role limited by record rules reads, adding
+    up the rows of the owners and teams it may see (huike.sales.funnel). Owner and team are
+    plain ids, not foreign keys: a report maps an id that no longer exists to none, as
+    SET_NULL did to the deals."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
+    is_month = models.BooleanField(default=False)
     owner_id = models.BigIntegerField(null=True)
     team_id = models.BigIntegerField(null=True)
     deals = models.PositiveIntegerField(default=0)

@@ -1,9 +1,12 @@
 """Reads behind the forecast (selectors; nothing here writes), and the helpers the funnel
 (huike.sales.funnel) shares with it.
 
-Every figure is an SQL aggregate over `huike.sales.access.visible_deals(actor)`, so record
-rules apply (a rep sees their own numbers, a manager the team subtree, view-all roles
-everything) and the number of queries does not depend on the number of deals.
+Every figure adds up the deals of `huike.sales.access.visible_deals(actor)`, so record rules
+apply (a rep sees their own numbers, a manager the team subtree, view-all roles everything):
+read from the forecast's monthly roll-ups (huike.sales.forecast_rollup; for record-rule roles
+the rows of the owners and teams they see, plus the deals shared with them read apart) or,
+while those are being rebuilt, as SQL aggregates over the deals. The number of queries does
+not depend on the number of deals.
 
 Forecast: open deals by the month of their expected close date; weighted = Σ amount *
 probability / 100, commit = deals in the commit category, best case = commit + best case, the
@@ -40,9 +43,14 @@ from django.utils.translation import gettext as _
 
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Team
-from huike.accounts.visibility import team_subtree_ids
+from huike.accounts.visibility import (
+    RecordScope,
+    record_scope,
+    scope_of_ids,
+    team_subtree_ids,
+)
 from huike.core.errors import InvalidInputError, NotFoundError
-from huike.sales.access import access_target, visible_deals
+from huike.sales.access import access_target, shared_only_deals, visible_deals
 from huike.sales.forecast_rollup import forecast_sums, usable_pipelines
 from huike.sales.models import (
     Deal,
@@ -260,11 +268,14 @@ def _labels(actor: Actor, group: Group, keys: set[int]) -> dict[int, tuple[uuid.
     }
 
 
-def _rolled_up_pipelines(actor: Actor, pipeline: Pipeline | None) -> list[Pipeline] | None:
+def _rolled_up_pipelines(
+    actor: Actor, pipeline: Pipeline | None, scope: RecordScope | None
+) -> list[Pipeline] | None:
     """The pipelines whose forecast roll-ups a report of `pipeline` (None: all) reads, or None
-    when it must read the deals: for roles limited by record rules, and while a pipeline with
-    deals has no roll-ups built for its stages and the workspace's time zone."""
-    if not actor.has("records.view_all"):
+    when it must read the deals: for an actor without records (neither view-all nor a
+    member), and while a pipeline with deals has no roll-ups built for its stages and the
+    workspace's time zone. `scope`: the actor's record rules (None: view-all)."""
+    if not actor.has("records.view_all") and scope is None:
         return None
     pipelines = (
         [pipeline]
@@ -281,12 +292,13 @@ def _rolled_up_rows(
     start: dt.date,
     end: dt.date,
     group: Group,
+    where: Q | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The forecast's open and won sums per (month, group key) from the roll-ups, in the shape
     the deals' aggregates have: weighted with each stage's probability now, the team group
     falling back to the owner's team now, ids of memberships and teams deleted since mapped
-    to none."""
-    sums = forecast_sums(pipelines, currency, start, end, won_only=False)
+    to none. `where`: the rows a role limited by record rules sees (by owner and team)."""
+    sums = forecast_sums(pipelines, currency, start, end, won_only=False, where=where)
     members = dict(
         Membership.objects.filter(workspace=actor.workspace).values_list("pk", "team_id")
     )
@@ -343,28 +355,11 @@ def _rolled_up_rows(
     return list(opened.values()), list(won.values())
 
 
-def forecast_report(
-    actor: Actor,
-    *,
-    pipeline: Pipeline | None = None,
-    period: str | None = None,
-    group: Group = "rep",
-    currency: str | None = None,
-    today: dt.date | None = None,
-) -> Forecast:
-    """The forecast of the period's months per rep, team or pipeline in one currency (the
-    workspace's by default), with targets, attainment and the statistical forecast. Needs
-    forecast.view; amounts only with amounts.view. A constant number of queries."""
-    actor.require("forecast.view")
-    if group not in GROUPS:
-        raise InvalidInputError(_("Group by rep, team or pipeline."), field="group")
-    zone = actor.workspace.zone
-    today = today or actor.workspace.today()
-    months = forecast_months(period, today)
-    currency = (currency or actor.workspace.currency).upper()
-    show_amounts = actor.has("amounts.view")
-    end = month_add(months[-1], 1)
-    deals = _scope(actor, pipeline, currency)
+def _deal_rows(
+    deals: QuerySet[Deal], months: Sequence[dt.date], end: dt.date, zone: ZoneInfo, group: Group
+) -> tuple[QuerySet[Any], QuerySet[Any]]:
+    """The forecast's open and won sums of `deals` per (month, group key), read from the
+    deals: what the roll-ups hold, for deals they cannot be read from."""
     forecast_filter = ~Q(forecast_category=ForecastCategory.OMITTED)
     open_rows = (
         deals.filter(
@@ -407,6 +402,49 @@ def forecast_report(
         .annotate(count=Count("pk"), won=Sum("amount"))
         .order_by()
     )
+    return open_rows, won_rows
+
+
+def _merged(*parts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Sum rows of the same (month, group key) from several sources (the roll-ups and the
+    deals seen only through a share)."""
+    merged: dict[tuple[dt.date, Any], dict[str, Any]] = {}
+    for rows in parts:
+        for row in rows:
+            month = row["month"]
+            month = month.date() if isinstance(month, dt.datetime) else month
+            into = merged.get((month, row["group_key"]))
+            if into is None:
+                merged[(month, row["group_key"])] = {**row, "month": month}
+                continue
+            for name, value in row.items():
+                if name not in ("month", "group_key") and value is not None:
+                    into[name] = (into[name] or 0) + value
+    return list(merged.values())
+
+
+def forecast_report(
+    actor: Actor,
+    *,
+    pipeline: Pipeline | None = None,
+    period: str | None = None,
+    group: Group = "rep",
+    currency: str | None = None,
+    today: dt.date | None = None,
+) -> Forecast:
+    """The forecast of the period's months per rep, team or pipeline in one currency (the
+    workspace's by default), with targets, attainment and the statistical forecast. Needs
+    forecast.view; amounts only with amounts.view. A constant number of queries."""
+    actor.require("forecast.view")
+    if group not in GROUPS:
+        raise InvalidInputError(_("Group by rep, team or pipeline."), field="group")
+    zone = actor.workspace.zone
+    today = today or actor.workspace.today()
+    months = forecast_months(period, today)
+    currency = (currency or actor.workspace.currency).upper()
+    show_amounts = actor.has("amounts.view")
+    end = month_add(months[-1], 1)
+    deals = _scope(actor, pipeline, currency)
     cells: dict[int | None, dict[dt.date, ForecastCell]] = defaultdict(dict)
 
     def cell(key: int | None, month: Any) -> ForecastCell:
@@ -415,10 +453,20 @@ def forecast_report(
 
     open_sums: Sequence[Mapping[str, Any]]
     won_sums: Sequence[Mapping[str, Any]]
-    rolled_up = _rolled_up_pipelines(actor, pipeline)
+    scope = record_scope(actor)
+    rolled_up = _rolled_up_pipelines(actor, pipeline, scope)
+    where = scope_of_ids(scope, actor.workspace.pk) if scope is not None else None
+    shared = shared_only_deals(actor, scope, deals) if scope is not None else None
     if rolled_up is not None:
-        open_sums, won_sums = _rolled_up_rows(actor, rolled_up, currency, months[0], end, group)
+        open_sums, won_sums = _rolled_up_rows(
+            actor, rolled_up, currency, months[0], end, group, where
+        )
+        if shared is not None:
+            shared_open, shared_won = _deal_rows(shared, months, end, zone, group)
+            open_sums = _merged(open_sums, list(shared_open))
+            won_sums = _merged(won_sums, list(shared_won))
     else:
+        open_rows, won_rows = _deal_rows(deals, months, end, zone, group)
         with _sort_memory():
             open_sums = list(open_rows)
         won_sums = list(won_rows)
@@ -473,6 +521,8 @@ def forecast_report(
             months=months,
             rolled_up=rolled_up,
             currency=currency,
+            where=where,
+            shared=shared,
         )
         if show_amounts
         else StatisticalForecast(
@@ -574,11 +624,17 @@ def monthly_won(
 
 
 def rolled_up_monthly_won(
-    pipelines: Sequence[Pipeline], currency: str, *, start: dt.date, end: dt.date
+    pipelines: Sequence[Pipeline],
+    currency: str,
+    *,
+    start: dt.date,
+    end: dt.date,
+    where: Q | None = None,
 ) -> dict[dt.date, Decimal]:
-    """monthly_won from the forecast roll-ups of `pipelines`."""
+    """monthly_won from the forecast roll-ups of `pipelines` (those rows only, by owner and
+    team, given `where`)."""
     totals: dict[dt.date, Decimal] = defaultdict(Decimal)
-    for item in forecast_sums(pipelines, currency, start, end, won_only=True):
+    for item in forecast_sums(pipelines, currency, start, end, won_only=True, where=where):
         totals[item.key.month] += item.amount
     return {month: cents(amount) for month, amount in totals.items()}
 
@@ -591,16 +647,23 @@ def statistical_forecast(
     months: Sequence[dt.date],
     rolled_up: Sequence[Pipeline] | None = None,
     currency: str = "",
+    where: Q | None = None,
+    shared: QuerySet[Deal] | None = None,
 ) -> StatisticalForecast:
     """From the monthly won totals of `deals` over the last HISTORY_MONTHS complete months
     (from the first month with a win; months without one count as zero): the forecast of the
     months in `months` from this month on, and the rolling-origin back-test error. One query,
     over the deals or, given the `rolled_up` pipelines and the deals' `currency`, over their
-    forecast roll-ups. With fewer than MIN_HISTORY_MONTHS months it says so instead."""
+    forecast roll-ups (their rows seen through `where`, plus the `shared` deals, read from
+    the deals, for a role limited by record rules). With fewer than MIN_HISTORY_MONTHS months
+    it says so instead."""
     current = today.replace(day=1)
     start = month_add(current, -HISTORY_MONTHS)
     if rolled_up is not None:
-        won = rolled_up_monthly_won(rolled_up, currency, start=start, end=current)
+        won = rolled_up_monthly_won(rolled_up, currency, start=start, end=current, where=where)
+        if shared is not None:
+            for month, amount in monthly_won(shared, zone=zone, start=start, end=current).items():
+                won[month] = won.get(month, Decimal(0)) + amount
     else:
         won = monthly_won(deals, zone=zone, start=start, end=current)
     history: list[tuple[dt.date, Decimal]] = []

@@ -30,7 +30,9 @@ from huike.sales.tests.test_reports_data import at, make_deal, make_pipeline, mo
 AUTUMN = (dt.date(2026, 9, 1), dt.date(2026, 11, 30))
 PERIODS = (
     AUTUMN,
+    (dt.date(2026, 9, 15), dt.date(2026, 11, 10)),
     (dt.date(2026, 10, 1), dt.date(2026, 10, 31)),
+    (dt.date(2026, 10, 1), dt.date(2026, 10, 30)),
     (dt.date(2026, 10, 15), dt.date(2026, 10, 15)),
     (dt.date(2026, 11, 30), dt.date(2026, 12, 5)),
 )
@@ -95,7 +97,8 @@ def test_rolled_up_funnel_is_the_funnel_read_from_the_deals(
     # when
     days = funnel_refresh(pipeline)
     # then
-    assert days == FunnelDay.objects.filter(pipeline=pipeline).count() > 30
+    assert days == FunnelDay.objects.filter(pipeline=pipeline, is_month=False).count() > 30
+    assert FunnelDay.objects.filter(pipeline=pipeline, is_month=True).count() == 3
     assert FunnelRollup.objects.get(pipeline=pipeline).built_at is not None
     for period in PERIODS:
         assert _figures(funnel_report(owner_actor, pipeline, *period)) == before[period]
@@ -187,7 +190,8 @@ def test_a_new_time_zone_sets_the_roll_ups_aside_until_rebuilt(
     assert pipeline in funnels_to_refresh()
     funnel_refresh(pipeline)
     assert funnel_report(actor, pipeline, *october_first).deal_count == 2
-    assert set(FunnelDay.objects.filter(pipeline=pipeline).values_list("day", "deals")) == {
+    days = FunnelDay.objects.filter(pipeline=pipeline, is_month=False)
+    assert set(days.values_list("day", "deals")) == {
         (dt.date(2026, 9, 30), 2),
         (dt.date(2026, 10, 1), 2),
     }
@@ -231,7 +235,7 @@ def test_the_job_refreshes_every_workspace_each_in_its_own_rows(
     assert days >= 2
     assert not FunnelDelta.objects.exists()
     assert _figures(funnel_report(owner_actor, pipeline, *AUTUMN)) == expected
-    [row] = FunnelDay.objects.filter(pipeline=other_pipeline)
+    [row] = FunnelDay.objects.filter(pipeline=other_pipeline, is_month=False)
     assert (row.workspace_id, row.day, row.deals) == (other.pk, dt.date(2026, 10, 3), 1)
     assert not FunnelDay.objects.filter(workspace=workspace, pipeline=other_pipeline).exists()
     other_actor = Actor.for_membership(other_owner)
@@ -305,8 +309,10 @@ def test_a_day_whose_deals_are_all_deleted_leaves_no_row(
     deal_delete(actor=owner_actor, deal=alone)
     funnel_refresh(pipeline)
     # then
-    assert list(FunnelDay.objects.filter(pipeline=pipeline).values_list("day", "deals")) == [
-        (dt.date(2026, 10, 4), 1)
+    stored = FunnelDay.objects.filter(pipeline=pipeline).values_list("day", "is_month", "deals")
+    assert list(stored.order_by("is_month")) == [
+        (dt.date(2026, 10, 4), False, 1),
+        (dt.date(2026, 10, 1), True, 1),
     ]
     funnel = funnel_report(owner_actor, pipeline, *AUTUMN)
     assert (funnel.deal_count, funnel.won_count, funnel.won) == (1, 0, [])

@@ -1,8 +1,8 @@
-"""The funnel of roles limited by record rules, read from the days per owner and team: for a
-rep, a manager of a team subtree and a member a deal was shared with, it is the funnel read
-from the deals they may see, before and after the refresh, whatever changed in between —
-deals reassigned, members moved between teams, a team or a member gone, shares given and
-taken back."""
+"""The funnel and the forecast of roles limited by record rules, read from the roll-ups per
+owner and team (FunnelOwnerDay, ForecastMonth): for a rep, a manager of a team subtree and a
+member a deal was shared with, they are the funnel and the forecast read from the deals they
+may see, before and after the refresh, whatever changed in between — deals reassigned,
+members moved between teams, a team or a member gone, shares given and taken back."""
 
 import datetime as dt
 import random
@@ -18,12 +18,22 @@ from huike.accounts.services import member_update, team_delete
 from huike.accounts.sharing import record_share, record_unshare
 from huike.sales.deals import DealData, deal_create, deal_move, deal_update
 from huike.sales.funnel import Funnel, funnel_refresh, funnel_report
-from huike.sales.models import Deal, FunnelDelta, FunnelOwnerDay, FunnelRollup, Pipeline
+from huike.sales.models import (
+    Deal,
+    ForecastCategory,
+    FunnelDelta,
+    FunnelOwnerDay,
+    FunnelRollup,
+    Pipeline,
+)
+from huike.sales.reports import forecast_report
+from huike.sales.tests.test_forecast_rollups import _figures as _forecast_figures
 from huike.sales.tests.test_reports_access import _team
 from huike.sales.tests.test_reports_data import at, make_deal, make_pipeline, move
 
 AUTUMN = (dt.date(2026, 9, 1), dt.date(2026, 11, 30))
-PERIODS = (AUTUMN, (dt.date(2026, 10, 1), dt.date(2026, 10, 31)))
+TODAY = dt.date(2026, 12, 10)
+PERIODS = (AUTUMN, (dt.date(2026, 9, 20), dt.date(2026, 10, 31)))
 
 
 def _figures(funnel: Funnel) -> Any:
@@ -39,6 +49,33 @@ def _from_the_deals(actor: Actor, pipeline: Pipeline, period: tuple[dt.date, dt.
     with transaction.atomic():
         FunnelRollup.objects.update(built_at=None)
         figures = _figures(funnel_report(actor, pipeline, *period))
+        transaction.set_rollback(True)
+    return figures
+
+
+def _forecasts(actor: Actor, pipeline: Pipeline) -> dict[tuple[Any, ...], Any]:
+    """Every forecast the actor can ask for here: per rep, team and pipeline, in both
+    currencies, over the months around the deals, with the statistical forecast."""
+    figures = {}
+    for group in ("rep", "team", "pipeline"):
+        for currency in ("CNY", "USD"):
+            for period in ("2026-Q4", "2027-Q1"):
+                report = forecast_report(
+                    actor,
+                    pipeline=pipeline,
+                    period=period,
+                    group=group,  # type: ignore[arg-type]
+                    currency=currency,
+                    today=TODAY,
+                )
+                figures[(group, currency, period)] = _forecast_figures(report)
+    return figures
+
+
+def _forecasts_from_the_deals(actor: Actor, pipeline: Pipeline) -> dict[tuple[Any, ...], Any]:
+    with transaction.atomic():
+        FunnelRollup.objects.update(built_at=None)
+        figures = _forecasts(actor, pipeline)
         transaction.set_rollback(True)
     return figures
 
@@ -69,6 +106,7 @@ def org(workspace: Workspace, make_member: Callable[..., Membership]) -> dict[st
     ordered += [stages["Negotiation"], stages["Won"]]
     rng = random.Random(11)
     owners: list[Membership | None] = [*members.values(), None]
+    categories = list(ForecastCategory.values)
     for number in range(80):
         owner = rng.choice(owners)
         team: Team | None = rng.choice([east, west])
@@ -81,6 +119,8 @@ def org(workspace: Workspace, make_member: Callable[..., Membership]) -> dict[st
             amount=str(rng.randrange(1, 5000)),
             currency="USD" if number % 9 == 0 else "CNY",
             created_at=at(2026, 9, 1) + dt.timedelta(hours=rng.randrange(0, 90 * 24)),
+            expected_close_date=dt.date(2026, 10, 1) + dt.timedelta(days=rng.randrange(0, 180)),
+            category=rng.choice(categories),
         )
         for _step in range(rng.randrange(0, 5)):
             if deal.stage.kind != "open":
@@ -105,11 +145,16 @@ def _actors(org: dict[str, Any]) -> dict[str, Actor]:
 
 
 def _assert_every_actor_reads_the_deals(org: dict[str, Any]) -> None:
+    """Each actor's funnels and forecasts from the roll-ups are those read from the deals."""
     pipeline = org["pipeline"]
     for name, actor in _actors(org).items():
         for period in PERIODS:
             expected = _from_the_deals(actor, pipeline, period)
             assert _figures(funnel_report(actor, pipeline, *period)) == expected, (name, period)
+        expected_forecasts = _forecasts_from_the_deals(actor, pipeline)
+        forecasts = _forecasts(actor, pipeline)
+        for key, figures in expected_forecasts.items():
+            assert forecasts[key] == figures, (name, key)
 
 
 def test_each_role_reads_from_the_roll_ups_what_it_sees_of_the_deals(
@@ -144,12 +189,18 @@ def test_rep_and_manager_read_the_stored_rows_not_the_deals(
     record_share(actor=owner_actor, record=shared, membership=members["manager"])
     actors = _actors(org)
     expected = {name: _from_the_deals(actors[name], pipeline, AUTUMN) for name in actors}
+    forecasts = {name: _forecasts(actors[name], pipeline) for name in actors}
     funnel_refresh(pipeline)
     Deal.objects.filter(pipeline=pipeline).exclude(pk=shared.pk).delete()
     # when / then: the shared deal read from the deals, the rest from the rows
     for name in ("east", "manager"):
         assert _figures(funnel_report(actors[name], pipeline, *AUTUMN)) == expected[name]
         assert expected[name][0] > 1
+        assert _forecasts(actors[name], pipeline) == forecasts[name]
+    # not a comparison of empty forecasts: open and won deals, a statistical forecast too
+    manager = forecasts["manager"][("rep", "CNY", "2026-Q4")]
+    assert sum(total[1] for total in manager[1]) > 5
+    assert sum(total[2] for total in manager[1]) > 5
 
 
 def test_reassigning_deals_moves_them_between_the_roles_at_once_and_after_the_refresh(
