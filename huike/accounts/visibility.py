@@ -54,8 +54,8 @@ class RecordScope:
 def scope_of_ids(scope: RecordScope, workspace_id: int) -> Q:
     """`scope.owned()` for rows that keep a record's owner and team as plain ids
     (`owner_id`, `team_id`; roll-ups, which cannot join the owner's membership): the owners
-    are looked up now, in one query, so a member moved to another team takes their rows
-    along, as the record rules take their records."""
+    are looked up now, in one query, as the record rules look up the owner's team: a member
+    moved into the scope's teams brings their rows in (rows filed under a team stay with it)."""
     owners = [scope.membership_id]
     if scope.teams:
         owners += Membership.objects.filter(

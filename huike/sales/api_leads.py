@@ -243,7 +243,7 @@ def lead_delete(request: HttpRequest, lead_id: uuid.UUID) -> Status[None]:
 @router.post("/leads/{lead_id}/claim", response=LeadOut, summary="Claim a lead from the pool")
 def lead_claim(request: HttpRequest, lead_id: uuid.UUID) -> dict[str, Any]:
     """The calling member takes it: 409 when someone else claimed it first or the member holds
-    the workspace's claim limit of open leads."""
+    their claim limit of open leads (their own, else the pool's)."""
     actor = request_actor(request)
     leads.lead_claim(actor=actor, lead=access_lead(actor, lead_id))
     return _one(actor, lead_id)

@@ -97,7 +97,7 @@ class AssignmentRuleForm(forms.Form):
         max_value=MAX_CAPACITY,
         help_text=_(
             "Open leads a rep may hold before the rule passes them over. "
-            "Empty: the workspace's claim limit."
+            "Empty: each rep's claim limit."
         ),
     )
     sla_minutes = forms.IntegerField(

@@ -16,18 +16,19 @@ three years reads a row for each whole month and a row for each day of the month
 only cuts into (`stored_rows`: ~100 rows instead of a million deals and their moves). The same
 sums are kept per owner and team (FunnelOwnerDay) for roles limited by record rules: a rep adds
 up their own rows, a manager those of the members of their team subtree and of the deals filed
-under its teams (owner and team resolved when the report runs, as the record rules resolve
-them, so a member moved to another team takes their rows along), and the deals seen only
-through a share are read from the deals apart. Every write that changes what a deal contributes
-(create, move, a change of a field the roll-ups add up or of the owner, delete) computes the
-deal's sums before and after (`funnel_track`, `funnel_changed`, with the same queries as a
-day's deals) and writes the difference as a FunnelDelta (per day, owner and team) in the same
-transaction; a report adds the stored rows and the deltas in one statement, so it is exact
-whether or not the refresh has run. The `sales.refresh_funnels` job folds the deltas into the
-days and months of both kinds of rows every minute. The rows are only used while the pipeline's
-stages (order and kinds) and the workspace time zone are the ones they were built for
-(FunnelRollup.basis); otherwise reports read the deals and the job rebuilds the rows. The same
-calls, state and job keep the forecast's monthly roll-ups (huike.sales.forecast_rollup).
+under its teams (who is in which team resolved when the report runs, as the record rules
+resolve it: a member moved to another team brings their deals into the new team's funnel, and
+the deals filed under the old team stay in its funnel too), and the deals seen only through a
+share are read from the deals apart. Every write that changes what a deal contributes (create,
+move, a change of a field the roll-ups add up or of the owner, delete) computes the deal's sums
+before and after (`funnel_track`, `funnel_changed`, with the same queries as a day's deals) and
+writes the difference as a FunnelDelta (per day, owner and team) in the same transaction; a
+report adds the stored rows and the deltas in one statement, so it is exact whether or not the
+refresh has run. The `sales.refresh_funnels` job folds the deltas into the days and months of
+both kinds of rows every minute. The rows are only used while the pipeline's stages (order and
+kinds) and the workspace time zone are the ones they were built for (FunnelRollup.basis);
+otherwise reports read the deals and the job rebuilds the rows. The same calls, state and job
+keep the forecast's monthly roll-ups (huike.sales.forecast_rollup).
 """
 
 import datetime as dt

@@ -574,9 +574,9 @@ def lead_touch(*, lead: Lead, at: dt.datetime | None = None) -> None:
 # --- the pool --------------------------------------------------------------------------------
 def lead_claim(*, actor: Actor, lead: Lead) -> Lead:
     """Take a lead from the pool. The lead's row is locked: of two reps claiming at once one
-    wins and the other gets ConflictError; so does a rep who holds the workspace's claim
-    limit of open leads (their membership row is locked too, so two claims of their own
-    cannot both pass the limit)."""
+    wins and the other gets ConflictError; so does a rep who holds their claim limit of open
+    leads, their own or else the workspace's (their membership row is locked too, so two
+    claims of their own cannot both pass the limit)."""
     actor.require("leads.claim")
     member = _member(actor)
     with transaction.atomic():

@@ -732,7 +732,9 @@ class FunnelOwnerDay(models.Model):
     is_month = models.BooleanField(default=False)
     owner_id = models.BigIntegerField(null=True)
     team_id = models.BigIntegerField(null=True)
-    deals = models.PositiveIntegerField(default=0)
+    # May be negative: a member or team deleted leaves the deals' rows under its old id while
+    # their later changes are taken off under none (both keys are seen by the same people).
+    deals = models.IntegerField(default=0)
     sums = models.JSONField(default=dict)
 
     class Meta:

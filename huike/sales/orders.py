@@ -511,7 +511,8 @@ def _save_linking(order: Order, **options: Any) -> None:
     """Save an order that may just have been linked to a deal. Two writers linking different
     orders to the same deal both pass _order_deal's check when neither has committed; the
     second then fails the one-order-per-deal constraint, which is the conflict _order_deal
-    reports (anything else is raised as it is)."""
+    reports. Anything else is raised as it is — among it the same new order sent twice at
+    once (same external id), which order_upsert turns into an update of the winner's."""
     if order.deal_id is None:
         order.save(**options)
         return
@@ -519,10 +520,12 @@ def _save_linking(order: Order, **options: Any) -> None:
         with transaction.atomic():
             order.save(**options)
     except IntegrityError:
-        taken = Order.objects.filter(workspace_id=order.workspace_id, deal_id=order.deal_id)
+        others = Order.objects.filter(workspace_id=order.workspace_id)
         if order.pk is not None and not options.get("force_insert"):
-            taken = taken.exclude(pk=order.pk)
-        if taken.exists():
+            others = others.exclude(pk=order.pk)
+        if order.external_id and others.filter(external_id=order.external_id).exists():
+            raise  # the same order sent twice at once: order_upsert updates the winner's
+        if others.filter(deal_id=order.deal_id).exists():
             raise ConflictError(_("The deal has an order already."), field="deal_id") from None
         raise
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template import TemplateDoesNotExist
@@ -377,6 +378,24 @@ def _snippet(request: HttpRequest, form: WebForm) -> str:
     return f'<script src="{url}" async></script>'
 
 
+def _save_rep_limits(actor: Actor, form: RepClaimLimitsForm) -> bool:
+    """Every changed limit, or none: a rep refused (they can no longer hold leads since the
+    page was shown) is shown on their field and nothing is saved."""
+    try:
+        with transaction.atomic():
+            for rep, limit in form.changes():
+                try:
+                    leads.rep_claim_limit_set(
+                        actor=actor, membership=rep.membership, claim_limit=limit
+                    )
+                except InvalidInputError as error:
+                    form.add_error(form.field_name(rep), error.detail)
+                    raise
+    except InvalidInputError:
+        return False
+    return True
+
+
 @customers_page
 @require_http_methods(["GET", "POST"])
 def settings_leads(request: HttpRequest, actor: Actor) -> HttpResponse:
@@ -398,9 +417,7 @@ def settings_leads(request: HttpRequest, actor: Actor) -> HttpResponse:
         leads.lead_settings_update(actor=actor, **form.cleaned_data)
         messages.success(request, _("Lead pool settings saved."))
         return redirect("sales:settings_leads")
-    if reps_form.is_bound and reps_form.is_valid():
-        for rep, limit in reps_form.changes():
-            leads.rep_claim_limit_set(actor=actor, membership=rep.membership, claim_limit=limit)
+    if reps_form.is_bound and reps_form.is_valid() and _save_rep_limits(actor, reps_form):
         messages.success(request, _("Claim limits saved."))
         return redirect(reverse("sales:settings_leads") + "#rep-limits")
     forms_list = WebForm.objects.filter(workspace=actor.workspace).order_by("name", "pk")

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from django.db import transaction
+from django.db.models import Q
 
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Team, Workspace
 from huike.accounts.services import member_update, team_delete
 from huike.accounts.sharing import record_share, record_unshare
-from huike.sales.deals import DealData, deal_create, deal_move, deal_update
+from huike.sales.deals import DealData, deal_create, deal_delete, deal_move, deal_update
 from huike.sales.funnel import Funnel, funnel_refresh, funnel_report
 from huike.sales.models import (
     Deal,
@@ -254,12 +255,24 @@ def test_a_team_or_a_member_gone_counts_as_the_deals_now_say(
     team_delete(actor=owner_actor, team=org["teams"]["west"])
     Membership.objects.filter(pk=org["members"]["east2"].pk).delete()
     org["members"].pop("east2")
-    # then, and after changes of deals that still carry the old ids in the rows
+    # then, and after changes of deals that still carry the old ids in the rows: moved,
+    # given a new owner, deleted (taken off under no team and no owner, where the rows never
+    # had them: those keys' rows go below zero, and the fold keeps them)
     _assert_every_actor_reads_the_deals(org)
-    for deal in Deal.objects.filter(pipeline=pipeline, stage=org["stages"]["Proposal"])[:4]:
+    orphans = Deal.objects.filter(pipeline=pipeline).filter(
+        Q(team__isnull=True) | Q(owner__isnull=True)
+    )
+    assert orphans.count() >= 6
+    deals = list(orphans.exclude(status="won")[:6])
+    for deal in deals[:2]:
         deal_move(actor=owner_actor, deal=deal, stage=org["stages"]["Won"])
+    for deal in deals[2:4]:
+        deal_update(actor=owner_actor, deal=deal, data=DealData(owner=org["members"]["east"]))
+    for deal in deals[4:]:
+        deal_delete(actor=owner_actor, deal=deal)
     _assert_every_actor_reads_the_deals(org)
     funnel_refresh(pipeline)
+    assert not FunnelDelta.objects.filter(pipeline=pipeline).exists()
     _assert_every_actor_reads_the_deals(org)
 
 

@@ -186,3 +186,34 @@ def test_two_new_orders_without_external_ids_for_one_deal_at_once(owner_actor: A
     # then: one order, linked; the other writer's order was never made
     assert [type(error) for error in errors] == [ConflictError]
     assert list(Order.objects.values_list("deal_id", flat=True)) == [deal.pk]
+
+
+def test_the_same_new_order_for_a_deal_sent_twice_at_once_makes_one_order(
+    owner_actor: Actor,
+) -> None:
+    # given: a shop delivering its webhook twice, the order naming its deal
+    customer = make_customer(owner_actor.workspace)
+    deal = make_deal(owner_actor.workspace, customer=customer, owner=None)
+    results: list[bool] = []
+
+    def send(external_id: str) -> Callable[[], None]:
+        def run() -> None:
+            _order, created = order_upsert(
+                actor=owner_actor,
+                data=OrderData(
+                    external_id=external_id,
+                    customer_id=customer.public_id,
+                    deal_id=deal.public_id,
+                    lines=[line()],
+                ),
+            )
+            results.append(created)
+
+        return run
+
+    # when: the second delivery's insert waits on the first's, then fails on both constraints
+    errors = _race(send("SHOP-9"), send("SHOP-9"))
+    # then: it updated the first's order instead of conflicting with it
+    assert errors == []
+    assert sorted(results) == [False, True]
+    assert list(Order.objects.values_list("external_id", "deal_id")) == [("SHOP-9", deal.pk)]
