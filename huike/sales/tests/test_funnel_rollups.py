@@ -38,34 +38,40 @@ PERIODS = (
 )
 
 
+def wander(deal: Deal, stages: dict[str, Stage], rng: random.Random) -> None:
+    """Up to four random moves of an open deal of the standard stages: forwards (one or two
+    stages), backwards, or to lost, each after a random time in the stage."""
+    ordered = [stages[name] for name in ("Qualification", "Needs analysis", "Proposal")]
+    ordered += [stages["Negotiation"], stages["Won"]]
+    for _step in range(rng.randrange(0, 5)):
+        if deal.stage.kind != "open":
+            break
+        index = ordered.index(deal.stage)
+        choice = rng.random()
+        if choice < 0.15:
+            target = stages["Lost"]
+        elif choice < 0.35 and index > 0:
+            target = ordered[rng.randrange(0, index)]
+        else:
+            target = ordered[min(len(ordered) - 1, index + rng.randrange(1, 3))]
+        move(deal, target, rng.randrange(60, 14 * 86400))
+
+
 def _random_history(workspace: Workspace, owner: Membership) -> tuple[Pipeline, dict[str, Stage]]:
     """60 deals over three months, created at every hour (so some fall either side of
     midnight in Shanghai), moved forwards, backwards and to lost, in two currencies."""
     pipeline, stages = make_pipeline(workspace)
-    ordered = [stages[name] for name in ("Qualification", "Needs analysis", "Proposal")]
-    ordered += [stages["Negotiation"], stages["Won"]]
     rng = random.Random(5)
     for number in range(60):
         created = at(2026, 9, 1) + dt.timedelta(hours=rng.randrange(0, 90 * 24))
         deal = make_deal(
-            ordered[0],
+            stages["Qualification"],
             owner=owner,
             amount=str(rng.randrange(1, 5000)),
             currency="USD" if number % 7 == 0 else "CNY",
             created_at=created,
         )
-        for _step in range(rng.randrange(0, 5)):
-            if deal.stage.kind != "open":
-                break
-            index = ordered.index(deal.stage)
-            choice = rng.random()
-            if choice < 0.15:
-                target = stages["Lost"]
-            elif choice < 0.35 and index > 0:
-                target = ordered[rng.randrange(0, index)]
-            else:
-                target = ordered[min(len(ordered) - 1, index + rng.randrange(1, 3))]
-            move(deal, target, rng.randrange(60, 14 * 86400))
+        wander(deal, stages, rng)
     return pipeline, stages
 
 

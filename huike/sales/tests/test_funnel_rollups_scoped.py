@@ -29,8 +29,9 @@ from huike.sales.models import (
 )
 from huike.sales.reports import forecast_report
 from huike.sales.tests.test_forecast_rollups import _figures as _forecast_figures
+from huike.sales.tests.test_funnel_rollups import wander
 from huike.sales.tests.test_reports_access import _team
-from huike.sales.tests.test_reports_data import at, make_deal, make_pipeline, move
+from huike.sales.tests.test_reports_data import at, make_deal, make_pipeline
 
 AUTUMN = (dt.date(2026, 9, 1), dt.date(2026, 11, 30))
 TODAY = dt.date(2026, 12, 10)
@@ -103,8 +104,6 @@ def org(workspace: Workspace, make_member: Callable[..., Membership]) -> dict[st
         members[name].team = team
         members[name].save(update_fields=["team"])
     pipeline, stages = make_pipeline(workspace)
-    ordered = [stages[name] for name in ("Qualification", "Needs analysis", "Proposal")]
-    ordered += [stages["Negotiation"], stages["Won"]]
     rng = random.Random(11)
     owners: list[Membership | None] = [*members.values(), None]
     categories = list(ForecastCategory.values)
@@ -114,7 +113,7 @@ def org(workspace: Workspace, make_member: Callable[..., Membership]) -> dict[st
         if owner is not None and rng.random() < 0.8:
             team = owner.team
         deal = make_deal(
-            ordered[0],
+            stages["Qualification"],
             owner=owner,
             team=team,
             amount=str(rng.randrange(1, 5000)),
@@ -123,18 +122,7 @@ def org(workspace: Workspace, make_member: Callable[..., Membership]) -> dict[st
             expected_close_date=dt.date(2026, 10, 1) + dt.timedelta(days=rng.randrange(0, 180)),
             category=rng.choice(categories),
         )
-        for _step in range(rng.randrange(0, 5)):
-            if deal.stage.kind != "open":
-                break
-            index = ordered.index(deal.stage)
-            choice = rng.random()
-            if choice < 0.15:
-                target = stages["Lost"]
-            elif choice < 0.35 and index > 0:
-                target = ordered[rng.randrange(0, index)]
-            else:
-                target = ordered[min(len(ordered) - 1, index + rng.randrange(1, 3))]
-            move(deal, target, rng.randrange(60, 14 * 86400))
+        wander(deal, stages, rng)
     return {"members": members, "teams": teams, "pipeline": pipeline, "stages": stages}
 
 
