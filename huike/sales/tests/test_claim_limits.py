@@ -271,3 +271,18 @@ def test_a_rep_cannot_post_limits_on_the_page(member: Membership, member_client:
     )
     assert response.status_code == 403
     assert not RepClaimLimit.objects.exists()
+
+
+def test_another_workspaces_admin_cannot_set_limits_of_our_reps_on_the_page(
+    member: Membership, outsider_client: Client
+) -> None:
+    # when: Globex's admin posts a field naming Acme's rep on their own settings page
+    response = outsider_client.post(
+        "/sales/leads/settings/", {"save_reps": "1", f"rep_{member.public_id.hex}": "900"}
+    )
+    # then: their page knows only their own reps; nothing of Acme changes
+    assert response.status_code == 302
+    assert not RepClaimLimit.objects.exists()
+    page = outsider_client.get("/sales/leads/settings/").content.decode()
+    assert member.public_id.hex not in page
+    assert member.user.email not in page
