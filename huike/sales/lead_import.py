@@ -164,7 +164,12 @@ def leads_batch(
             started = timezone.now()
             with transaction.atomic():
                 lead = lead_capture(
-                    workspace=workspace, source=LeadSource.IMPORT, data=data, actor=context.actor
+                    workspace=workspace,
+                    source=LeadSource.IMPORT,
+                    data=data,
+                    actor=context.actor,
+                    keys=context.keys,
+                    rules=context.rules,
                 )
         except (InvalidInputError, ConflictError) as error:
             result.outcomes.append(RowOutcome(line, ERROR, [_problem(error, columns)]))

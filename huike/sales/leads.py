@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy
 from huike.accounts.access import Actor
 from huike.accounts.models import Membership, Workspace
 from huike.channels.conversation_actions import ConversationContext
+from huike.core.crypto import WorkspaceKeys
 from huike.core.errors import (
     ConflictError,
     InvalidInputError,
@@ -38,6 +39,7 @@ from huike.customers.events import event_record, register_event_kind_labels
 from huike.customers.identities import IdentityKey, identity_key, workspace_rules
 from huike.customers.models import LIFECYCLE_ORDER, Company, Customer, LifecycleStage
 from huike.customers.resolution import NewCustomer, identity_resolve
+from huike.customers.rules import WorkspaceRules
 from huike.sales.access import visible_leads
 from huike.sales.assignment import assignable_reps, can_work_leads, open_lead_counts
 from huike.sales.models import (
@@ -306,10 +308,12 @@ def _clean_text(data: LeadData) -> dict[str, str]:
     return values
 
 
-def lead_identity_keys(workspace_id: int, data: LeadData) -> list[IdentityKey]:
+def lead_identity_keys(
+    workspace_id: int, data: LeadData, rules: WorkspaceRules | None = None
+) -> list[IdentityKey]:
     """The identity keys of `data`, normalized; InvalidInputError naming `phone`, `email` or
-    `identities` for a value that is not one."""
-    rules = workspace_rules(workspace_id)
+    `identities` for a value that is not one. `rules`: the workspace's, if loaded already."""
+    rules = rules or workspace_rules(workspace_id)
     region = rules.default_region
     keys: list[IdentityKey] = []
     named = [("phone", data.phone, "phone"), ("email", data.email, "email")]
@@ -511,14 +515,22 @@ def lead_capture_for_customer(
 
 
 def lead_capture(
-    *, workspace: Workspace, source: str, data: LeadData, actor: Actor | None = None
+    *,
+    workspace: Workspace,
+    source: str,
+    data: LeadData,
+    actor: Actor | None = None,
+    keys: WorkspaceKeys | None = None,
+    rules: WorkspaceRules | None = None,
 ) -> Lead:
     """Capture a lead: resolve the person through their identities (a known phone or email
     attaches to that customer; a new person becomes a customer at lifecycle `lead`), then the
     customer's open lead is returned (the repeat recorded on it) or a new one is made, scored
     and assigned by the rules (or given to `data.owner`) — all in one transaction.
 
-    `actor` is who entered it (None for a visitor's web form). Raises InvalidInputError naming
+    `actor` is who entered it (None for a visitor's web form); `keys` and `rules` are the
+    workspace's, for a caller capturing many (an import) that loaded them once. Raises
+    InvalidInputError naming
     the field (phone, email, identities, source, a text field), and ConflictError, writing
     nothing, when the person's open lead is one the actor may not see (another rep's): the
     capture would record a repeat on it and hand it back."""
@@ -526,11 +538,14 @@ def lead_capture(
         actor.require("leads.manage")
         if actor.workspace.pk != workspace.pk:
             raise PermissionDeniedError(_("Not in this workspace."))
-    keys = lead_identity_keys(workspace.pk, data)
+    rules = rules or workspace_rules(workspace.pk)
+    identity_keys = lead_identity_keys(workspace.pk, data, rules)
     with transaction.atomic():
         resolution = identity_resolve(
             workspace_id=workspace.pk,
-            identity_keys=keys,
+            identity_keys=identity_keys,
+            keys=keys,
+            rules=rules,
             source=f"lead:{source}"[:40],
             # A web form is filled in by anyone: what it names is not proof of who it is.
             verified=source != LeadSource.WEB_FORM,
