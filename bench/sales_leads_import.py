@@ -4,11 +4,14 @@
   a company and a region; each row captured like any lead: identity resolution with the
   encrypted identities, a customer at lifecycle `lead`, the lead and its history, the
   timeline event with the customer's derived profile and the outbox, scoring and the
-  assignment rules, in batches with checkpoints) vs raw COPY of the very rows that import
-  wrote, into the same tables, in one transaction (with foreign-key triggers off: the bare
-  cost of getting those bytes into those tables and their indexes).
+  assignment rules, in batches with checkpoints) vs raw COPY of the rows that import inserted
+  (every table's rows above its id before the run, as the import left them; its updates of
+  rows that were there before are not in the limit), into the same tables, in one
+  transaction with foreign-key triggers off (`session_replication_role`, which needs a
+  superuser): the bare cost of getting those bytes into those tables and their indexes.
 
-Each run starts from an empty workspace (the rows of the run before deleted). A scoring rule
+Each run starts without the leads, people and rows the run before inserted (deleted); what it
+updated (the assignment rules' turns) carries over. A scoring rule
 and a round-robin assignment rule over two reps are in place, so every lead is scored and
 assigned as it would be in a workspace in use.
 

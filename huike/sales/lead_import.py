@@ -37,9 +37,9 @@ from huike.sales.leads import LeadData, SourceDetail, lead_capture
 from huike.sales.models import LeadSource
 
 KIND = "leads"
-# Capturing a lead resolves its person, scores and assigns it (14 ms a row on SQLite, 28 ms on
-# PostgreSQL here, docs/import-export.md): the dry run, in the request, decides fewer rows than
-# a customers import's.
+# Capturing a lead resolves its person, scores and assigns it (about 14 ms a row on SQLite,
+# 28-38 ms on PostgreSQL here, bench/sales_leads_import.py): the dry run, in the request,
+# decides fewer rows than a customers import's.
 DRY_RUN_ROWS = 100
 # Rows per batch of a run (one transaction): a few seconds of captures, not a minute.
 BATCH_ROWS = 200

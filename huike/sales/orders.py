@@ -613,7 +613,8 @@ def order_upsert(
     workspace's, for a caller writing many orders (an import) that loaded them once.
 
     Two writers with the same new external id: the loser's insert fails on the unique
-    constraint and it updates the winner's order. Updating locks the order's row. An order with
+    constraint (or its deal check finds the winner's order on the deal) and it updates the
+    winner's order. Updating locks the order's row. An order with
     this external id that the actor may not see is a ConflictError(field="external_id").
     Raises InvalidInputError naming the field for bad values."""
     actor.require("orders.manage")
@@ -640,6 +641,15 @@ def order_upsert(
         except IntegrityError:
             # Another writer created this external id after the lookup above.
             if attempt == 2 or not external_id:
+                raise
+        except ConflictError as error:
+            # The same order, committed by another writer after the lookup above, holds the
+            # deal it names: update it instead.
+            if attempt == 2 or not external_id or error.field != "deal_id":
+                raise
+            if not Order.objects.filter(
+                workspace=actor.workspace, external_id=external_id
+            ).exists():
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 

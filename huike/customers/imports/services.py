@@ -589,19 +589,24 @@ def _commit_batch(
                 )
                 _crash_hook(number)
         except IntegrityError:
-            # Caches may hold tags or companies of the rolled-back transaction.
-            context.tags.clear()
-            context.companies.clear()
+            # Caches may hold tags, companies or a data key made by the rolled-back
+            # transaction: a key kept would encrypt the retried rows with one never stored.
+            _forget_rolled_back(context)
             if attempt == BATCH_ATTEMPTS:
                 raise
             continue
         except BaseException:
-            context.tags.clear()
-            context.companies.clear()
+            _forget_rolled_back(context)
             raise
         job.next_line = next_line
         return True
     return False
+
+
+def _forget_rolled_back(context: ImportContext) -> None:
+    context.tags.clear()
+    context.companies.clear()
+    context.keys.reload()
 
 
 def _finish(context: ImportContext) -> None:

@@ -151,3 +151,30 @@ def test_a_job_whose_member_left_fails_with_the_reason_and_can_be_resumed(
         services.import_start(actor=actor, job=job)
     job.refresh_from_db()
     assert (job.status, job.created_count) == ("finished", 1)
+
+
+def test_a_rolled_back_batch_leaves_no_unstored_data_key_in_the_jobs_cache(
+    owner_actor: Actor,
+) -> None:
+    # given a workspace with no data keys yet, and a job's context (shared by its batches)
+    from django.db import transaction
+
+    from huike.core.crypto import WorkspaceKeys
+    from huike.core.models import DataKey
+    from huike.customers.imports.pipeline import ImportContext
+
+    workspace_id = owner_actor.workspace.pk
+    DataKey.objects.filter(workspace_id=workspace_id).delete()
+    job = upload(owner_actor, csv_bytes([["name", "phone"], ["Li", "13900000001"]]))
+    context = ImportContext(job=job, actor=owner_actor)
+    where = {"table": "customers_identity", "column": "value_token", "row_key": "1"}
+    # when a batch makes the workspace's first key, then its transaction rolls back (a retry)
+    with transaction.atomic():
+        context.keys.encrypt(plaintext="first try", **where)
+        transaction.set_rollback(True)
+    assert not DataKey.objects.filter(workspace_id=workspace_id).exists()
+    services._forget_rolled_back(context)
+    # then the retried rows are sealed with a key that is stored: anyone can open them
+    token = context.keys.encrypt(plaintext="retried", **where)
+    assert DataKey.objects.filter(workspace_id=workspace_id).exists()
+    assert WorkspaceKeys(workspace_id).decrypt(token=token, **where) == "retried"

@@ -4,6 +4,7 @@ once: the second writer's check cannot see the first's uncommitted link, so the 
 one-order-per-deal constraint decides, and the loser gets the same conflict (409) as a link
 refused up front — never a server error, and nothing of its change is kept."""
 
+import functools
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -217,3 +218,30 @@ def test_the_same_new_order_for_a_deal_sent_twice_at_once_makes_one_order(
     assert errors == []
     assert sorted(results) == [False, True]
     assert list(Order.objects.values_list("external_id", "deal_id")) == [("SHOP-9", deal.pk)]
+
+
+def test_the_same_new_order_for_a_deal_sent_twice_at_the_same_moment_never_conflicts(
+    owner_actor: Actor,
+) -> None:
+    # given: rounds of a shop delivering one order twice at the same moment, each naming its
+    # own deal; the second delivery may meet the first at the insert, or find it committed
+    # and holding the deal at the deal check
+    customer = make_customer(owner_actor.workspace)
+    for round_number in range(ROUNDS):
+        deal = make_deal(
+            owner_actor.workspace, customer=customer, owner=None, name=f"Deal {round_number}"
+        )
+        data = OrderData(
+            external_id=f"TWICE-{round_number}",
+            customer_id=customer.public_id,
+            deal_id=deal.public_id,
+            lines=[line()],
+        )
+        # when
+        send = functools.partial(order_upsert, actor=owner_actor, data=data)
+        errors = run_together(send, send)
+        # then
+        assert errors == []
+        assert list(Order.objects.filter(deal=deal).values_list("external_id", flat=True)) == [
+            f"TWICE-{round_number}"
+        ]
