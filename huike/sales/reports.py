@@ -233,14 +233,17 @@ def _group_key(group: Group) -> Any:
     return F("pipeline")
 
 
-def _scope(actor: Actor, pipeline: Pipeline | None, currency: str) -> QuerySet[Deal]:
-    deals = visible_deals(actor).filter(currency=currency)
+def _in_report(deals: QuerySet[Deal], pipeline: Pipeline | None, currency: str) -> QuerySet[Deal]:
+    deals = deals.filter(currency=currency)
     return deals.filter(pipeline=pipeline) if pipeline is not None else deals
 
 
-def _visible_target_subjects(actor: Actor, group: Group) -> Q | None:
+def _visible_target_subjects(
+    actor: Actor, group: Group, scope: RecordScope | None = None
+) -> Q | None:
     """Which targets the actor may see beside the numbers: their own; a manager's team
-    subtree (its teams and their members); everything for view-all roles. None: no rows."""
+    subtree (its teams and their members); everything for view-all roles. None: no rows.
+    `scope`: the actor's record rules, if worked out already."""
     if group == "pipeline":
         return None
     if actor.has("records.view_all"):
@@ -248,7 +251,10 @@ def _visible_target_subjects(actor: Actor, group: Group) -> Q | None:
     membership = actor.membership
     if membership is None:
         return None
-    subtree = team_subtree_ids(membership) if actor.has("records.view_team") else []
+    if scope is not None:
+        subtree = scope.teams
+    else:
+        subtree = team_subtree_ids(membership) if actor.has("records.view_team") else []
     if group == "rep":
         return Q(membership=membership) | Q(membership__team_id__in=subtree)
     return Q(team_id__in=subtree) if subtree else None
@@ -444,7 +450,6 @@ def forecast_report(
     currency = (currency or actor.workspace.currency).upper()
     show_amounts = actor.has("amounts.view")
     end = month_add(months[-1], 1)
-    deals = _scope(actor, pipeline, currency)
     cells: dict[int | None, dict[dt.date, ForecastCell]] = defaultdict(dict)
 
     def cell(key: int | None, month: Any) -> ForecastCell:
@@ -455,8 +460,19 @@ def forecast_report(
     won_sums: Sequence[Mapping[str, Any]]
     scope = record_scope(actor)
     rolled_up = _rolled_up_pipelines(actor, pipeline, scope)
-    where = scope_of_ids(scope, actor.workspace.pk) if scope is not None else None
-    shared = shared_only_deals(actor, scope, deals) if scope is not None else None
+    # A record-rule role reading the roll-ups: the rows it sees, and the deals shared with it.
+    where = shared = None
+    if rolled_up is not None and scope is not None:
+        where = scope_of_ids(scope, actor.workspace.pk)
+        # Shared with the actor means visible to them: no record rule to add.
+        workspace_deals = Deal.objects.filter(workspace=actor.workspace)
+        shared = shared_only_deals(actor, scope, _in_report(workspace_deals, pipeline, currency))
+    # What the actor sees of the deals, where they are read instead of the roll-ups.
+    deals = (
+        _in_report(visible_deals(actor), pipeline, currency)
+        if rolled_up is None
+        else Deal.objects.none()
+    )
     if rolled_up is not None:
         open_sums, won_sums = _rolled_up_rows(
             actor, rolled_up, currency, months[0], end, group, where
@@ -481,7 +497,7 @@ def forecast_report(
         target = cell(won_row["group_key"], won_row["month"])
         target.won_count = won_row["count"]
         target.won = cents(won_row["won"])
-    subjects = _visible_target_subjects(actor, group)
+    subjects = _visible_target_subjects(actor, group, scope)
     if subjects is not None:
         subject_field = "membership_id" if group == "rep" else "team_id"
         for key, month, amount in SalesTarget.objects.filter(

@@ -312,3 +312,27 @@ def test_a_managers_rolled_up_funnel_takes_a_fixed_number_of_queries(
     record_share(actor=owner_actor, record=deal, membership=org["members"]["manager"])
     with django_assert_num_queries(10):
         funnel_report(manager, pipeline, *AUTUMN)
+
+
+def test_a_managers_rolled_up_forecast_takes_a_fixed_number_of_queries(
+    org: dict[str, Any], owner_actor: Actor, django_assert_num_queries: Any
+) -> None:
+    # given
+    pipeline = org["pipeline"]
+    funnel_refresh(pipeline)
+    manager = _actors(org)["manager"]
+    # when / then: the admin's 10 (test_forecast_rollups) plus the team subtree (2), its
+    # members and the shares, whatever the months
+    queries = 14
+    with django_assert_num_queries(queries):
+        forecast_report(manager, today=TODAY, period="2026-Q4")
+    with django_assert_num_queries(queries):
+        forecast_report(manager, today=TODAY, period="2027-Q1")
+    # a deal shared with the manager adds its open, won and monthly won aggregates
+    deal = Deal.objects.filter(
+        pipeline=pipeline, owner=org["members"]["west"], team=org["teams"]["west"]
+    ).first()
+    assert deal is not None
+    record_share(actor=owner_actor, record=deal, membership=org["members"]["manager"])
+    with django_assert_num_queries(queries + 3):
+        forecast_report(manager, today=TODAY, period="2027-Q1")
