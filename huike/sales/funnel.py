@@ -703,15 +703,29 @@ def funnel_period(
     return date_from, date_to
 
 
-def funnel_deals(
-    actor: Actor, pipeline: Pipeline, date_from: dt.date, date_to: dt.date
+def _created_in(
+    deals: QuerySet[Deal], pipeline: Pipeline, zone: ZoneInfo, date_from: dt.date, date_to: dt.date
 ) -> QuerySet[Deal]:
-    zone = actor.workspace.zone
-    return visible_deals(actor).filter(
+    """Of `deals`, those of `pipeline` created in the period (days in `zone`)."""
+    return deals.filter(
         pipeline=pipeline,
         created_at__gte=day_start(date_from, zone),
         created_at__lt=day_start(date_to + dt.timedelta(days=1), zone),
     )
+
+
+def _period_sums(
+    deals: QuerySet[Deal],
+    pipeline: Pipeline,
+    stages: Sequence[Stage],
+    zone: ZoneInfo,
+    date_from: dt.date,
+) -> FunnelSums:
+    """funnel_sums of `deals` (created from `date_from` on) added up over their days."""
+    total = FunnelSums()
+    for value in funnel_sums(deals, pipeline, stages, zone, day_start(date_from, zone)).values():
+        total.add(value)
+    return total
 
 
 def stored_rows(date_from: dt.date, date_to: dt.date) -> Q:
@@ -777,24 +791,15 @@ def _shared_only(
     """What the deals the actor sees only because they were shared add to the period's
     funnel (the others are in the rows of the owners and teams they see). One query when
     nothing is shared with them; four otherwise."""
-    total = FunnelSums()
     zone = actor.workspace.zone
+    # Shared with the actor means visible to them: no record rule to add.
+    workspace_deals = Deal.objects.filter(workspace=actor.workspace)
     deals = shared_only_deals(
-        actor,
-        scope,
-        Deal.objects.filter(
-            workspace=actor.workspace,
-            pipeline=pipeline,
-            created_at__gte=day_start(date_from, zone),
-            created_at__lt=day_start(date_to + dt.timedelta(days=1), zone),
-        ),
+        actor, scope, _created_in(workspace_deals, pipeline, zone, date_from, date_to)
     )
     if deals is None:
-        return total
-    since = day_start(date_from, zone)
-    for value in funnel_sums(deals, pipeline, _funnel_stages(all_stages), zone, since).values():
-        total.add(value)
-    return total
+        return FunnelSums()
+    return _period_sums(deals, pipeline, _funnel_stages(all_stages), zone, date_from)
 
 
 def _money_totals(sums: FunnelSums, status: str, show_amounts: bool) -> list[MoneyTotal]:
@@ -823,12 +828,9 @@ def funnel_report(
     stages = _funnel_stages(all_stages)
     sums = _rolled_up(actor, pipeline, all_stages, date_from, date_to)
     if sums is None:
-        sums = FunnelSums()
         zone = actor.workspace.zone
-        deals = funnel_deals(actor, pipeline, date_from, date_to)
-        since = day_start(date_from, zone)
-        for value in funnel_sums(deals, pipeline, stages, zone, since).values():
-            sums.add(value)
+        deals = _created_in(visible_deals(actor), pipeline, zone, date_from, date_to)
+        sums = _period_sums(deals, pipeline, stages, zone, date_from)
     won, lost = (
         _money_totals(sums, StageKind.WON, show_amounts),
         _money_totals(sums, StageKind.LOST, show_amounts),

@@ -502,6 +502,10 @@ def _order_deal(actor: Actor, order: Order, deal_id: uuid.UUID) -> Deal:
     linked = Order.objects.filter(workspace_id=deal.workspace_id, deal=deal)
     if order.pk is not None:
         linked = linked.exclude(pk=order.pk)
+    elif order.external_id:
+        # The same new order sent again and committed meanwhile is no conflict: this insert
+        # fails on the external id and order_upsert updates that order instead.
+        linked = linked.exclude(external_id=order.external_id)
     if linked.exists():
         raise ConflictError(_("The deal has an order already."), field="deal_id")
     return deal
@@ -613,8 +617,8 @@ def order_upsert(
     workspace's, for a caller writing many orders (an import) that loaded them once.
 
     Two writers with the same new external id: the loser's insert fails on the unique
-    constraint (or its deal check finds the winner's order on the deal) and it updates the
-    winner's order. Updating locks the order's row. An order with
+    constraint and it updates the winner's order (its deal check does not count the winner's
+    link to the deal as a conflict). Updating locks the order's row. An order with
     this external id that the actor may not see is a ConflictError(field="external_id").
     Raises InvalidInputError naming the field for bad values."""
     actor.require("orders.manage")
@@ -641,15 +645,6 @@ def order_upsert(
         except IntegrityError:
             # Another writer created this external id after the lookup above.
             if attempt == 2 or not external_id:
-                raise
-        except ConflictError as error:
-            # The same order, committed by another writer after the lookup above, holds the
-            # deal it names: update it instead.
-            if attempt == 2 or not external_id or error.field != "deal_id":
-                raise
-            if not Order.objects.filter(
-                workspace=actor.workspace, external_id=external_id
-            ).exists():
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 
